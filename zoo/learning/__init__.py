@@ -12,6 +12,7 @@ from zoo.tasks import Task
 # rule name -> "module:Class"; modules are imported lazily so one rule's deps never block another
 LEARNERS: dict[str, str] = {
     "bptt": "zoo.learning.bptt:BPTT",
+    "tbptt": "zoo.learning.tbptt:TBPTT",
     "stop": "zoo.learning.stop:STOP",
 }
 

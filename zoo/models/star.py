@@ -1,0 +1,106 @@
+"""STAR-SNN (Choi et al., Neurocomputing 2026): spatio-temporal adaptive recurrent SNN.
+
+Architecture (our reconstruction; the paper's exact network is not public, see
+``../shared/papers.md`` section 1)::
+
+    I_t = fc_in(x_t) + rec(s_{t-1})            # x_t graded (real-valued forecasting input) or
+                                               # 0/1 events (gestures) fed by a Linear layer
+    s_t, (u_t, a_t) = STAR adaptive LIF step   # zoo.neurons.star_alif (soft reset, strict v > th)
+    y_t = readout(u_t)                         # linear readout of the post-reset membrane
+
+Variants (the ablation of the paper): ``adaptive`` = per-neuron learnable leak + adaptive
+threshold; ``spsg`` = separated-propagation surrogate gradient. ``plain`` LIF-RSNN has both off
+(fixed homogeneous leak, fixed threshold, plain surrogate); STAR has both on.
+
+state_dict: ``fc_in.weight`` (H, n_in), ``fc_in.bias`` (H), ``rec.weight`` (H, H, no bias),
+``cell.leak_logit`` (H), ``cell.v_threshold`` (H), ``cell.beta`` (H), ``cell.rho`` (H),
+``readout.weight`` (K, H), ``readout.bias`` (K). dt = 1 step.
+"""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from zoo.neurons.star_alif import STARALIFCell, STARALIFState, zero_state
+from zoo.registry import ModelEntry, register
+
+VARIANTS = {
+    "plain": dict(adaptive=False, spsg=False),
+    "adapt": dict(adaptive=True, spsg=False),
+    "spsg": dict(adaptive=False, spsg=True),
+    "star": dict(adaptive=True, spsg=True),
+}
+
+
+class STARRSNN(nn.Module):
+    """One recurrent layer of STAR adaptive LIF neurons with a linear membrane readout.
+
+    Time-first: ``forward(x (T, B, n_in)) -> y (T, B, n_out)``; with ``return_state=True`` also
+    returns the final :class:`STARALIFState` and accepts an initial ``state`` (used by TBPTT).
+    """
+
+    def __init__(self, n_inputs: int = 1, n_hidden: int = 64, n_outputs: int = 1, variant: str = "star",
+                 adaptive: Optional[bool] = None, spsg: Optional[bool] = None,
+                 tau_mem: Any = (2.0, 20.0), tau_adapt: Any = (5.0, 50.0), tau_mem_plain: float = 5.0,
+                 v_threshold: float = 1.0, beta: float = 0.5, slope: float = 10.0,
+                 rec_scale: float = 0.5, input_scale: float = 1.0) -> None:
+        super().__init__()
+        flags = dict(VARIANTS[variant])
+        if adaptive is not None:
+            flags["adaptive"] = adaptive
+        if spsg is not None:
+            flags["spsg"] = spsg
+        self.variant, self.n_hidden = variant, n_hidden
+        self.fc_in = nn.Linear(n_inputs, n_hidden)
+        self.rec = nn.Linear(n_hidden, n_hidden, bias=False)
+        self.cell = STARALIFCell(
+            n_hidden, tau_mem=tuple(tau_mem) if flags["adaptive"] else tau_mem_plain,
+            tau_adapt=tuple(tau_adapt) if isinstance(tau_adapt, (list, tuple)) else tau_adapt,
+            v_threshold=v_threshold, beta=beta, adaptive=flags["adaptive"],
+            learn_leak=flags["adaptive"], spsg=flags["spsg"], slope=slope)
+        self.readout = nn.Linear(n_hidden, n_outputs)
+        with torch.no_grad():
+            self.fc_in.weight.mul_(input_scale)
+            nn.init.normal_(self.rec.weight, 0.0, rec_scale / n_hidden ** 0.5)
+            self.rec.weight.fill_diagonal_(0.0)
+
+    def forward(self, x: torch.Tensor, state: Optional[STARALIFState] = None, return_state: bool = False):
+        if state is None:
+            state = zero_state(x.shape[1], self.n_hidden, x.dtype, x.device)
+        drive = self.fc_in(x)  # (T, B, H): input layer applied to all steps at once
+        outs = []
+        for d_t in drive:
+            _, state = self.cell(d_t + self.rec(state.s), state)
+            outs.append(self.readout(state.u))
+        y = torch.stack(outs)
+        return (y, state) if return_state else y
+
+    @torch.no_grad()
+    def spikes(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden spikes (T, B, H) for ``x`` (T, B, n_in) (activity statistics, Lava agreement)."""
+        state = zero_state(x.shape[1], self.n_hidden, x.dtype, x.device)
+        out = []
+        for d_t in self.fc_in(x):
+            _, state = self.cell(d_t + self.rec(state.s), state)
+            out.append(state.s)
+        return torch.stack(out)
+
+
+def _entry(name: str, task: str, metric: str, higher: bool, desc: str, **defaults: Any) -> ModelEntry:
+    return register(ModelEntry(name=name, paper="STAR-SNN (Choi et al., Neurocomputing 2026)", task=task,
+                               metric=metric, higher_is_better=higher,
+                               builder=partial(STARRSNN, **defaults), description=desc))
+
+
+MACKEY_GLASS = _entry("star-mackey-glass", "mackey_glass", "nrmse", False,
+                      "STAR adaptive recurrent LIF (64), Mackey-Glass tau=17 one-step forecast, TBPTT K=1 + SPSG",
+                      n_inputs=1, n_outputs=1, n_hidden=64)
+LORENZ = _entry("star-lorenz", "lorenz", "nrmse", False,
+                "STAR adaptive recurrent LIF (64), Lorenz-63 one-step forecast, TBPTT K=1 + SPSG",
+                n_inputs=3, n_outputs=3, n_hidden=64)
+GESTURES = _entry("star-gestures", "gestures", "accuracy", True,
+                  "STAR adaptive recurrent LIF (128), generated event-camera gestures (8 classes), TBPTT K=1 + SPSG",
+                  n_inputs=512, n_outputs=8, n_hidden=128)
