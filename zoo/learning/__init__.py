@@ -14,6 +14,7 @@ LEARNERS: dict[str, str] = {
     "bptt": "zoo.learning.bptt:BPTT",
     "tbptt": "zoo.learning.tbptt:TBPTT",
     "stop": "zoo.learning.stop:STOP",
+    "gamma_online": "zoo.learning.gamma_online:GammaOnline",
 }
 
 
