@@ -35,8 +35,8 @@ class LIFDigits(nn.Module):
         out = []
         for x_t in x:
             spk1, mem1 = self.lif1(self.fc1(x_t), mem1)
-            spk2, mem2 = self.lif2(self.fc2(spk1), mem2)
-            out.append(spk2)
+            spk2, mem2 = self.lif2(self.fc2(spk1.to(x.dtype)), mem2)
+            out.append(spk2.to(x.dtype))
         return torch.stack(out)
 
 

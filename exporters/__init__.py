@@ -1,0 +1,1 @@
+"""Exporters: PyTorch <-> NIR (``exporters.nir``) and NIR -> Lava (``exporters.lava``)."""

@@ -1,0 +1,32 @@
+"""NIR -> Lava: ``compile_plan`` (graph -> populations + Dense stages), ``quantize_plan``
+(Loihi fixed point), ``run_lava`` (real Lava processes) and ``emulate`` (bit-exact numpy twin).
+
+``build_plan(graph, precision)`` returns the float :class:`Plan` or the :class:`FixedPlan`."""
+from __future__ import annotations
+
+import nir
+
+from exporters.lava.emulator import RunResult, emulate
+from exporters.lava.plan import Plan, compile_plan
+from exporters.lava.quantize import FixedPlan, check_fixed_sources, quantize_plan
+
+
+def build_plan(graph: nir.NIRGraph, precision: str = "fixed", dt: float | None = None) -> Plan | FixedPlan:
+    """Compile ``graph``; ``precision`` is ``"fixed"`` (Loihi integers) or ``"float"``."""
+    if precision not in ("fixed", "float"):
+        raise ValueError(f"precision must be 'fixed' or 'float', got {precision!r}")
+    plan = compile_plan(graph, dt)
+    if precision == "float":
+        return plan
+    check_fixed_sources(plan)
+    return quantize_plan(plan)
+
+
+def run_lava(plan, inputs, record_v: bool = True) -> RunResult:
+    """Run in the Lava CPU simulator (imports Lava lazily)."""
+    from exporters.lava.build import run_lava as _run
+
+    return _run(plan, inputs, record_v)
+
+
+__all__ = ["FixedPlan", "Plan", "RunResult", "build_plan", "compile_plan", "emulate", "quantize_plan", "run_lava"]

@@ -1,0 +1,109 @@
+"""Batched numpy twin of the Lava network built by :mod:`exporters.lava.build`.
+
+Same plan, same quantisation, same neuron arithmetic (:mod:`exporters.lava.neuron_math`) and
+the same timing: at Lava step t every population reads the Dense buffers written at t-1, then
+every Dense stage computes its buffer from its source's output at t (binary spikes or input).
+Fixed-point Dense: a = (W_int @ s) << weight_exp. Runs all samples at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from exporters.lava.neuron_math import RESET_CODES, step_fixed, step_float
+from exporters.lava.plan import INPUT, OUTPUT, Plan
+from exporters.lava.quantize import FixedPlan
+
+
+@dataclass
+class RunResult:
+    """Outputs aligned to the torch reference: arrays (B, T, ...) per population and output."""
+
+    output: np.ndarray  # float values (dequantised in fixed point)
+    spikes: dict[str, np.ndarray]  # population -> (B, T, n) spikes (spiking populations)
+    voltages: dict[str, np.ndarray]  # population -> (B, T, n) v (raw: int in fixed point)
+    output_raw: np.ndarray  # as produced (int in fixed point)
+    latency: int
+    seconds: float = 0.0
+
+
+def check_inputs(x: np.ndarray, plan: Plan, fixed: bool) -> np.ndarray:
+    """Validate (B, T, *input_shape) inputs; fixed point needs binary spikes."""
+    from exporters.nir.io import NIRError
+
+    x = np.asarray(x)
+    if x.ndim < 3 or tuple(x.shape[2:]) != tuple(plan.input_shape) and int(np.prod(x.shape[2:])) != plan.n_in:
+        raise NIRError(f"inputs must have shape (batch, T, {', '.join(map(str, plan.input_shape))}), got {x.shape}")
+    x = x.reshape(x.shape[0], x.shape[1], plan.n_in)
+    if fixed and not np.isin(x, (0, 1)).all():
+        raise NIRError("fixed point takes binary spike inputs (0/1); got graded values — encode them as spikes")
+    return x
+
+
+def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
+    """Run ``plan`` on inputs (B, T, *input_shape); outputs aligned to the torch steps."""
+    import time
+
+    t0 = time.time()
+    fixed = isinstance(plan, FixedPlan)
+    base = plan.plan if fixed else plan
+    x = check_inputs(inputs, base, fixed)
+    batch, steps = x.shape[:2]
+    total = steps + base.latency
+    specs = plan.neurons if fixed else base.neurons
+    dtype = np.int64 if fixed else np.float64
+    step = step_fixed if fixed else step_float
+    weights = {d.name: (plan.weights[d.name] if fixed else d.weight) for d in base.denses}
+    u = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
+    v = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
+    out_s = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
+    buf = {d.name: np.zeros((batch, d.weight.shape[0]), dtype) for d in base.denses}
+    rec_s = {n: np.zeros((batch, total, s.n), np.int8) for n, s in specs.items() if s.spiking}
+    rec_v = {n: np.zeros((batch, total, s.n), dtype) for n, s in specs.items()}
+    out_dense = np.zeros((batch, total, base.denses[-1].weight.shape[0]), dtype) if base.output_kind == "dense" else None
+    for t in range(total):
+        a_in = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
+        for d in base.denses:
+            if d.dst == OUTPUT:
+                out_dense[:, t] = buf[d.name]
+            else:
+                a_in[d.dst] += buf[d.name]
+        for n, s in specs.items():
+            if t < s.latency:
+                continue
+            u[n], v[n], spk = step(u[n], v[n], a_in[n], s.du, s.dv, s.vth, s.bias_u, s.bias_v, s.v_reset,
+                                   RESET_CODES[s.reset], s.spiking)
+            out_s[n] = spk.astype(dtype)
+            if s.spiking:
+                rec_s[n][:, t] = spk
+            rec_v[n][:, t] = v[n]
+        x_t = x[:, t] if t < steps else np.zeros((batch, base.n_in))
+        for d in base.denses:
+            src = x_t.astype(dtype) if d.src == INPUT else (out_s[d.src] if specs[d.src].spiking else v[d.src])
+            a = src @ weights[d.name].T
+            if fixed:
+                e = plan.weight_exp[d.name]
+                a = np.left_shift(a, e) if e >= 0 else np.right_shift(a, -e)
+            buf[d.name] = a
+    return _align(plan, rec_s, rec_v, out_dense, steps, time.time() - t0)
+
+
+def _align(plan: Plan | FixedPlan, rec_s: dict, rec_v: dict, out_dense: np.ndarray | None, steps: int,
+           seconds: float) -> RunResult:
+    """Crop each record to the torch steps using its latency; dequantise the output."""
+    fixed = isinstance(plan, FixedPlan)
+    base = plan.plan if fixed else plan
+    spikes = {n: r[:, base.neurons[n].latency:base.neurons[n].latency + steps] for n, r in rec_s.items()}
+    volts = {n: r[:, base.neurons[n].latency:base.neurons[n].latency + steps] for n, r in rec_v.items()}
+    if base.output_kind == "spikes":
+        raw = spikes[base.output_src]
+        out = raw.astype(np.float64)
+    elif base.output_kind == "v":
+        raw = volts[base.output_src]
+        out = raw / (64.0 * plan.scale[base.output_src]) if fixed else raw.astype(np.float64)
+    else:
+        raw = out_dense[:, base.latency:base.latency + steps]
+        out = raw / plan.scale[base.output_src] if fixed else raw.astype(np.float64)
+    out = out.reshape(out.shape[0], steps, *base.output_shape)
+    return RunResult(out, spikes, volts, raw, base.latency, seconds)

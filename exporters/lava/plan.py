@@ -1,0 +1,254 @@
+"""NIR graph -> a Lava-shaped plan: neuron populations joined by Dense stages (pure numpy).
+
+Linear nodes (Affine, Linear, Scale, Flatten, Conv1d/2d, Sum/AvgPool2d) between two
+populations are fused into one exact matrix; each becomes one Lava ``Dense``, which delays by
+one step. Timing model: a population's *latency* is its number of Dense stages from the Input;
+a forward edge needs latency(dst) = latency(src) + 1, a recurrent edge (a cycle: previous-step
+input, as in snnTorch RLeaky and NIRTorch) needs latency(dst) = latency(src). The Output lags
+the torch reference by ``plan.latency`` steps. Neuron mapping (forward Euler, step dt):
+  LIF/LI:   dv = dt/tau, du = 1, input gain g = dt*r/tau, bias_v = dt*v_leak/tau + g*c
+  IF/I:     dv = 0, g = dt*r
+  CubaLIF/CubaLI: du = dt/tau_syn, dv = dt/tau_mem, g = (dt*r/tau_mem)(dt/tau_syn) w_in,
+            bias_u = g*c, bias_v = dt*v_leak/tau_mem
+  Threshold: du = dv = 1, vth = threshold
+where c is the summed Affine bias reaching the population; g scales the incoming weight rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from exporters.nir.executor import NEURONS, graph_dt, reset_mode
+from exporters.nir.graph import flatten_graph, schedule
+from exporters.nir.io import NIRError
+
+INPUT = "__input__"
+OUTPUT = "__output__"
+LINEAR = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
+
+
+@dataclass
+class NeuronSpec:
+    """One population (float parameters, one value per neuron)."""
+
+    name: str
+    n: int
+    du: np.ndarray
+    dv: np.ndarray
+    vth: np.ndarray
+    bias_u: np.ndarray
+    bias_v: np.ndarray
+    v_reset: np.ndarray
+    reset: str
+    spiking: bool
+    latency: int
+    kind: str  # NIR primitive name
+
+
+@dataclass
+class DenseSpec:
+    """One Lava Dense stage: ``weight`` (n_dst, n_src) from ``src`` to ``dst``."""
+
+    name: str
+    src: str
+    dst: str
+    weight: np.ndarray
+    recurrent: bool = False
+
+
+@dataclass
+class Plan:
+    dt: float
+    input_shape: tuple[int, ...]
+    neurons: dict[str, NeuronSpec]
+    denses: list[DenseSpec]
+    output_src: str  # a neuron name, or the name of a Dense feeding the output
+    output_kind: str  # "spikes" | "v" | "dense"
+    output_shape: tuple[int, ...]
+    latency: int
+    mapping: dict[str, str] = field(default_factory=dict)  # NIR node -> what it became
+
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.input_shape))
+
+
+def _shape(node: nir.NIRNode, key: str) -> tuple[int, ...]:
+    types = node.input_type if key == "input" else node.output_type
+    arr = next(iter(types.values()))
+    return tuple(int(v) for v in np.ravel(arr))
+
+
+def _linear_map(name: str, node: nir.NIRNode) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (M, b) with out = M @ in + b on flattened (C-order) vectors."""
+    if isinstance(node, nir.Affine):
+        return np.asarray(node.weight, float), np.asarray(node.bias, float)
+    if isinstance(node, nir.Linear):
+        w = np.asarray(node.weight, float)
+        return w, np.zeros(w.shape[0])
+    in_shape = _shape(node, "input")
+    n = int(np.prod(in_shape))
+    if isinstance(node, nir.Scale):
+        s = np.broadcast_to(np.asarray(node.scale, float), in_shape).ravel()
+        return np.diag(s), np.zeros(n)
+    if isinstance(node, nir.Flatten):
+        return np.eye(n), np.zeros(n)
+    # convolution / pooling: apply the torch op to the identity basis (exact for linear ops)
+    from exporters.nir.executor import NIRExecutor
+
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, *in_shape)
+    zero = torch.zeros(1, *in_shape, dtype=torch.float64)
+    step = NIRExecutor._step
+    fake = type("_P", (), {"p": {name: {k: torch.as_tensor(np.asarray(v, float)) for k, v in
+                                        (("weight", getattr(node, "weight", None)), ("bias", getattr(node, "bias", None)))
+                                        if v is not None}}, "dt": 1.0, "dtype": torch.float64})()
+    b = step(fake, name, node, zero, {}, 1).reshape(-1)
+    m = step(fake, name, node, eye, {}, n).reshape(n, -1) - b
+    return m.T.numpy(), b.numpy()
+
+
+def _neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple[NeuronSpec, np.ndarray]:
+    """Population parameters and the per-neuron input gain g."""
+    def arr(key, default=0.0):
+        v = getattr(node, key, None)
+        return np.asarray(default if v is None else v, float).ravel()
+
+    if isinstance(node, nir.Threshold):
+        thr = arr("threshold")
+        n = thr.size
+        one = np.ones(n)
+        return NeuronSpec(name, n, one, one.copy(), thr, np.zeros(n), np.zeros(n), np.zeros(n), "zero", True,
+                          latency, "Threshold"), one
+    spiking = isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF))
+    if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+        tau_syn, tau_mem = arr("tau_syn"), arr("tau_mem")
+        du, dv = dt / tau_syn, dt / tau_mem
+        gain = dt * arr("r") / tau_mem * du * arr("w_in", 1.0)
+        bias_v = dv * arr("v_leak")
+    elif isinstance(node, (nir.IF, nir.I)):
+        r = arr("r")
+        du, dv, gain, bias_v = np.ones_like(r), np.zeros_like(r), dt * r, np.zeros_like(r)
+    else:  # LIF, LI
+        tau = arr("tau")
+        du, dv = np.ones_like(tau), dt / tau
+        gain, bias_v = dt * arr("r") / tau, dt / tau * arr("v_leak")
+    for key, val in (("du", du), ("dv", dv)):
+        if np.any(val < 0) or np.any(val > 1):
+            raise NIRError(f"node {name!r}: dt/tau = {val.max():.4g} outside [0, 1] for {key} "
+                           f"(dt={dt}): the time constant is shorter than the step")
+    n = dv.size
+    vth = arr("v_threshold") if spiking else np.full(n, np.inf)
+    v_reset = arr("v_reset") if spiking else np.zeros(n)
+    reset = reset_mode(node, name) if spiking else "none"
+    return NeuronSpec(name, n, du, dv, vth, np.zeros(n), bias_v, v_reset, reset, spiking, latency,
+                      type(node).__name__), gain
+
+
+def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
+    """Map a NIR graph to populations and Dense stages; raise :class:`NIRError` naming the node."""
+    dt = graph_dt(graph, dt)
+    nodes, edges = flatten_graph(graph)
+    sched = schedule(nodes, edges)
+    for name, node in nodes.items():
+        if not isinstance(node, (nir.Input, nir.Output, nir.Threshold) + LINEAR + NEURONS):
+            what = "Delay is not mapped to Lava yet" if isinstance(node, nir.Delay) else "no Lava mapping"
+            raise NIRError(f"node {name!r}: {type(node).__name__}: {what}")
+    is_pop = {n: isinstance(v, NEURONS + (nir.Threshold,)) for n, v in nodes.items()}
+    inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+    outputs = [n for n, v in nodes.items() if isinstance(v, nir.Output)]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise NIRError(f"graph needs exactly one Input and one Output node (found {len(inputs)} and {len(outputs)})")
+
+    memo: dict[str, dict[tuple[str, bool], tuple[np.ndarray, np.ndarray]]] = {}
+
+    def source_maps(name: str) -> dict[tuple[str, bool], tuple[np.ndarray, np.ndarray]]:
+        """Input of ``name`` as sum over (source, recurrent) of A @ out(source) + c."""
+        total: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray]] = {}
+        for src in sched.inputs[name]:
+            back = (src, name) in sched.back_edges
+            for (s, rec), (a, c) in out_maps(src).items():
+                key = (s, rec or back)
+                if key in total:
+                    a0, c0 = total[key]
+                    if a0.shape != a.shape:
+                        raise NIRError(f"node {name!r}: inputs of different shapes {a0.shape[0]} and {a.shape[0]}")
+                    total[key] = (a0 + a, c0 + c)
+                else:
+                    total[key] = (a, c)
+        return total
+
+    def out_maps(name: str) -> dict[tuple[str, bool], tuple[np.ndarray, np.ndarray]]:
+        node = nodes[name]
+        if isinstance(node, nir.Input) or is_pop[name]:
+            n = int(np.prod(_shape(node, "output")))
+            return {(INPUT if isinstance(node, nir.Input) else name, False): (np.eye(n), np.zeros(n))}
+        if name in memo:
+            return memo[name]
+        memo[name] = {}  # guards a cycle made only of linear nodes
+        m, b = _linear_map(name, node)
+        res = {}
+        for i, (key, (a, c)) in enumerate(source_maps(name).items()):
+            if a.shape[0] != m.shape[1]:
+                raise NIRError(f"node {name!r}: expects {m.shape[1]} inputs, receives {a.shape[0]}")
+            res[key] = (m @ a, m @ c + (b if i == 0 else 0))
+        memo[name] = res
+        return res
+
+    neurons: dict[str, NeuronSpec] = {}
+    denses: list[DenseSpec] = []
+    latency: dict[str, int] = {INPUT: 0}
+    mapping = {inputs[0]: "lava.proc.io.source.RingBuffer"}
+    pops = [n for n in sched.order if is_pop[n]]
+    for name in pops + [outputs[0]]:
+        maps = source_maps(name)
+        if not maps:
+            raise NIRError(f"node {name!r} has no input")
+        fwd = {latency[s] + 1 for (s, rec) in maps if not rec and s in latency}
+        if any(s not in latency and not rec for (s, rec) in maps):
+            raise NIRError(f"node {name!r}: a forward input comes from a population scheduled later")
+        if len(fwd) > 1:
+            raise NIRError(f"node {name!r}: inputs arrive through different numbers of Dense stages ({sorted(fwd)}); "
+                           "skip connections need Delay compensation, not supported yet")
+        lat = fwd.pop() if fwd else None
+        if name == outputs[0]:
+            break
+        if lat is None:
+            raise NIRError(f"node {name!r}: only recurrent inputs, no path from the Input")
+        spec, gain = _neuron_spec(name, nodes[name], dt, lat)
+        bias = sum(c for (_, c) in maps.values())
+        if spec.n != next(iter(maps.values()))[0].shape[0]:
+            raise NIRError(f"node {name!r}: {spec.n} neurons but {next(iter(maps.values()))[0].shape[0]} inputs")
+        if spec.kind.startswith("Cuba"):
+            spec.bias_u = gain * bias
+        else:
+            spec.bias_v = spec.bias_v + gain * bias
+        latency[name] = lat
+        neurons[name] = spec
+        mapping[name] = f"ZooNeuron({spec.kind}, latency {lat})"
+        for (s, rec), (a, _) in maps.items():
+            if rec and latency.get(s, lat) != lat:
+                raise NIRError(f"node {name!r}: recurrent input from {s!r} spans Dense stages "
+                               f"(latency {latency.get(s)} vs {lat}); Lava would add {lat - latency.get(s, lat)} steps")
+            denses.append(DenseSpec(f"{s}->{name}", s, name, gain[:, None] * a, rec))
+    # Output: straight from a population, or through one Dense stage
+    maps = source_maps(outputs[0])
+    out_shape = _shape(nodes[outputs[0]], "output")
+    (src, rec), (a, c) = next(iter(maps.items()))
+    if len(maps) == 1 and src != INPUT and not rec and a.shape[0] == a.shape[1] and np.array_equal(a, np.eye(len(a))) \
+            and not np.any(c):
+        spec = neurons[src]
+        kind, out_src, out_lat = ("spikes" if spec.spiking else "v"), src, latency[src]
+    else:
+        if len(maps) > 1 or rec or np.any(c):
+            raise NIRError(f"output {outputs[0]!r}: only one linear readout without bias is mapped to a Dense sink")
+        denses.append(DenseSpec(f"{src}->{OUTPUT}", src, OUTPUT, a, False))
+        kind, out_src, out_lat = "dense", denses[-1].name, latency[src] + 1
+    for name, node in nodes.items():
+        if isinstance(node, LINEAR):
+            mapping[name] = "fused into Dense"
+    mapping[outputs[0]] = "lava.proc.io.sink.RingBuffer"
+    return Plan(dt, _shape(nodes[inputs[0]], "input"), neurons, denses, out_src, kind, out_shape, out_lat, mapping)

@@ -1,0 +1,1 @@
+"""Lava Process/ProcessModel pairs of the zoo (Lava scans this folder for models)."""

@@ -1,0 +1,118 @@
+"""Lava Process and ProcessModels of the zoo neuron (style of ``lava/proc/lif``).
+
+``ZooNeuron`` generalises Lava's LIF where it does not fit NIR graphs: per-neuron du, dv and
+vth, a current bias, zero or subtractive reset, non-spiking (LI) mode with the voltage on
+``v_out``, and a sample window: every ``window`` steps the state is cleared and for the first
+``latency`` steps of a window the neuron ignores its input and biases, so many samples run in one
+Lava run exactly as if each had a fresh runtime (Dense stages add one step each: a neuron
+``latency`` Dense stages from the input first sees sample data at window step ``latency``).
+Equations: :mod:`exporters.lava.neuron_math`.
+"""
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
+
+from exporters.lava.neuron_math import RESET_CODES, step_fixed, step_float
+
+
+class ZooNeuron(AbstractProcess):
+    """Current-based LIF/LI population with per-neuron parameters (see module docstring).
+
+    Float: du, dv in [0, 1]; fixed: du in [0, 4095] (+1 offset), dv in [0, 4096], vth 17-bit,
+    biases and v_reset in state units (threshold units << 6)."""
+
+    def __init__(self, *, shape: ty.Tuple[int, ...], du: np.ndarray, dv: np.ndarray, vth: np.ndarray,
+                 bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, reset: str = "zero",
+                 spiking: bool = True, latency: int = 0, window: int = 0, name: str | None = None) -> None:
+        super().__init__(shape=shape, reset=RESET_CODES[reset], spiking=spiking, latency=latency, window=window,
+                         name=name)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.v_out = OutPort(shape=shape)
+        self.u = Var(shape=shape, init=0)
+        self.v = Var(shape=shape, init=0)
+        self.du = Var(shape=shape, init=du)
+        self.dv = Var(shape=shape, init=dv)
+        self.vth = Var(shape=shape, init=vth)
+        self.bias_u = Var(shape=shape, init=bias_u)
+        self.bias_v = Var(shape=shape, init=bias_v)
+        self.v_reset = Var(shape=shape, init=v_reset)
+
+
+class _ZooNeuronModel(PyLoihiProcessModel):
+    step_fn: ty.Callable = None
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self.reset_code = int(proc_params["reset"])
+        self.spiking = bool(proc_params["spiking"])
+        self.latency = int(proc_params["latency"])
+        self.window = int(proc_params["window"])
+
+    def run_spk(self) -> None:
+        a_in = self.a_in.recv()
+        w = (self.time_step - 1) % self.window if self.window > 0 else self.time_step - 1
+        if w < self.latency:
+            self.u[:] = 0
+            self.v[:] = 0
+            s = np.zeros(self.v.shape, dtype=bool)
+        else:
+            u, v, s = type(self).step_fn(self.u, self.v, a_in, self.du, self.dv, self.vth, self.bias_u, self.bias_v,
+                                         self.v_reset, self.reset_code, self.spiking)
+            self.u[:] = u
+            self.v[:] = v
+        self.s_out.send(s.astype(self.s_dtype))
+        self.v_out.send(self.v.copy())
+
+
+@implements(proc=ZooNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyZooNeuronModelFloat(_ZooNeuronModel):
+    """Floating-point ZooNeuron (float64)."""
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    u: np.ndarray = LavaPyType(np.ndarray, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+    du: np.ndarray = LavaPyType(np.ndarray, float)
+    dv: np.ndarray = LavaPyType(np.ndarray, float)
+    vth: np.ndarray = LavaPyType(np.ndarray, float)
+    bias_u: np.ndarray = LavaPyType(np.ndarray, float)
+    bias_v: np.ndarray = LavaPyType(np.ndarray, float)
+    v_reset: np.ndarray = LavaPyType(np.ndarray, float)
+    step_fn = staticmethod(step_float)
+    s_dtype = float
+
+
+@implements(proc=ZooNeuron, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("bit_accurate_loihi", "fixed_pt")
+class PyZooNeuronModelFixed(_ZooNeuronModel):
+    """Fixed-point ZooNeuron, Loihi bit widths (24-bit u/v, 12-bit decays, 17-bit vth)."""
+
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    du: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
+    dv: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
+    vth: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=17)
+    bias_u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    bias_v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    v_reset: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    step_fn = staticmethod(step_fixed)
+    s_dtype = np.int32

@@ -1,0 +1,152 @@
+"""Float plan -> Loihi fixed-point integers, in one place, with a report of what was rounded
+or saturated. Shared by the Lava builder and the emulator.
+
+Per population a scale S (state units per float unit, before the <<6 alignment):
+  W_int = round(W*S / 2^e) in [-256, 254] even (mixed sign), [0, 255] or [-255, 0];
+  vth_int = round(vth*S) (17-bit unsigned, > 0); bias_int = round(bias*S*64) (= mant << exp,
+  mant 13-bit signed, exp 0..7); v_reset_int = round(v_reset*S*64);
+  du_int = round(4096*du) - 1 (12-bit, Lava's +1 offset); dv_int = round(4096*dv).
+S = 254*2^e / max|W|, with the largest e in 0..7 that keeps vth*S*4 <= 2^17-1 (headroom for v
+above threshold within 24 bits); non-spiking populations and readouts use e = 0.
+Dequantisation: voltage = v_int / (64*S); readout Dense value = a_int / S.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from exporters.lava.plan import OUTPUT, DenseSpec, NeuronSpec, Plan
+from exporters.nir.io import NIRError
+
+VTH_MAX = 2 ** 17 - 1
+BIAS_MANT_MAX = 2 ** 12 - 1
+
+
+@dataclass
+class QuantReport:
+    """What quantisation did to one stage."""
+
+    name: str
+    scale: float
+    weight_exp: int = 0
+    max_abs_weight_error: float = 0.0  # in float weight units
+    weights_saturated: int = 0
+    weights_zeroed: int = 0  # nonzero float weights that became 0
+    vth_rel_error: float = 0.0
+    decay_abs_error: float = 0.0
+    bias_abs_error: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {k: (float(v) if isinstance(v, (np.floating, float)) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class FixedPlan:
+    """Integer parameters for every stage plus the scales needed to read values back."""
+
+    plan: Plan
+    neurons: dict[str, NeuronSpec]  # integer-valued arrays
+    weights: dict[str, np.ndarray]  # Dense name -> int weights
+    weight_exp: dict[str, int]
+    scale: dict[str, float]  # population or readout Dense -> S
+    report: dict[str, QuantReport]
+
+
+def weight_range(w: np.ndarray) -> tuple[int, int, int]:
+    """(lo, hi, step) of Lava's 8-bit weights for this matrix's sign mode."""
+    if np.all(w >= 0):
+        return 0, 255, 1
+    if np.all(w <= 0):
+        return -255, 0, 1
+    return -256, 254, 2
+
+
+def quantize_weights(w: np.ndarray, s: float, e: int, name: str, rep: QuantReport) -> np.ndarray:
+    lo, hi, step = weight_range(w)
+    x = w * s / 2 ** e / step
+    q = np.round(x)
+    sat = (q * step < lo) | (q * step > hi)
+    q = np.clip(q * step, lo, hi).astype(np.int64)
+    rep.weights_saturated += int(sat.sum())
+    rep.weights_zeroed += int(((q == 0) & (w != 0)).sum())
+    err = np.abs(q * 2 ** e / s - w).max() if w.size else 0.0
+    rep.max_abs_weight_error = max(rep.max_abs_weight_error, float(err))
+    return q
+
+
+def split_bias(b: np.ndarray, name: str) -> np.ndarray:
+    """Round to a value representable as mant << exp (13-bit mant, 3-bit exp)."""
+    b = np.round(b).astype(np.int64)
+    exp = np.zeros_like(b)
+    while np.any(np.abs(b >> exp) > BIAS_MANT_MAX) and exp.max() < 7:
+        exp = np.where(np.abs(b >> exp) > BIAS_MANT_MAX, exp + 1, exp)
+    if np.any(np.abs(b >> exp) > BIAS_MANT_MAX):
+        raise NIRError(f"node {name!r}: bias too large for 13-bit mantissa with exponent <= 7")
+    mant = np.sign(b) * (np.abs(b) >> exp)
+    return mant << exp
+
+
+def quantize_plan(plan: Plan) -> FixedPlan:
+    """Quantise every population and Dense stage of ``plan``."""
+    weights, wexp, scale, report = {}, {}, {}, {}
+    neurons = {}
+    by_dst: dict[str, list[DenseSpec]] = {}
+    for d in plan.denses:
+        by_dst.setdefault(d.dst, []).append(d)
+    for name, spec in plan.neurons.items():
+        rep = QuantReport(name, 0.0)
+        incoming = by_dst.get(name, [])
+        wmax = max((float(np.abs(d.weight).max()) for d in incoming if d.weight.size), default=0.0)
+        if wmax == 0:
+            raise NIRError(f"node {name!r}: all incoming weights are zero; nothing to quantise against")
+        e = 0
+        if spec.spiking:
+            if np.any(spec.vth <= 0):
+                raise NIRError(f"node {name!r}: fixed point needs v_threshold > 0 (Loihi vth is unsigned)")
+            vmax = float(spec.vth.max())
+            while e < 7 and vmax * 254 * 2 ** (e + 1) / wmax * 4 <= VTH_MAX:
+                e += 1
+            s = 254 * 2 ** e / wmax
+            if vmax * s > VTH_MAX:
+                s = VTH_MAX / vmax
+                rep.notes.append("scale limited by the 17-bit threshold: weights use fewer than 8 bits")
+        else:
+            s = 254 / wmax
+        rep.scale, rep.weight_exp = s, e
+        for d in incoming:
+            weights[d.name] = quantize_weights(d.weight, s, e, name, rep)
+            wexp[d.name] = e
+        du = np.round(spec.du * 4096).astype(np.int64) - 1
+        dv = np.round(spec.dv * 4096).astype(np.int64)
+        if np.any(du < 0):
+            raise NIRError(f"node {name!r}: current decay dt/tau_syn < 1/4096 is not representable (du register)")
+        rep.decay_abs_error = float(max(np.abs((du + 1) / 4096 - spec.du).max(), np.abs(dv / 4096 - spec.dv).max()))
+        if spec.spiking:
+            vth = np.round(spec.vth * s).astype(np.int64)
+            rep.vth_rel_error = float(np.abs(vth / s - spec.vth).max() / np.abs(spec.vth).max())
+        else:
+            vth = np.zeros(spec.n, dtype=np.int64)
+        bias_v = split_bias(spec.bias_v * s * 64, name)
+        bias_u = np.round(spec.bias_u * s * 64).astype(np.int64)
+        rep.bias_abs_error = float(max(np.abs(bias_v / (s * 64) - spec.bias_v).max(),
+                                       np.abs(bias_u / (s * 64) - spec.bias_u).max()))
+        v_reset = np.round(spec.v_reset * s * 64).astype(np.int64)
+        neurons[name] = replace(spec, du=du, dv=dv, vth=vth, bias_u=bias_u, bias_v=bias_v, v_reset=v_reset)
+        scale[name] = s
+        report[name] = rep
+    for d in plan.denses:
+        if d.dst == OUTPUT:
+            rep = QuantReport(d.name, 254 / max(float(np.abs(d.weight).max()), 1e-300))
+            weights[d.name] = quantize_weights(d.weight, rep.scale, 0, d.name, rep)
+            wexp[d.name], scale[d.name], report[d.name] = 0, rep.scale, rep
+    return FixedPlan(plan, neurons, weights, wexp, scale, report)
+
+
+def check_fixed_sources(plan: Plan) -> None:
+    """Fixed point carries binary spikes between stages; graded sources are refused by name."""
+    for d in plan.denses:
+        if d.src in plan.neurons and not plan.neurons[d.src].spiking:
+            raise NIRError(f"node {d.src!r}: a non-spiking population feeding {d.dst!r} sends graded values; "
+                           "fixed point supports binary spikes between stages only")

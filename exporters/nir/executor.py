@@ -1,0 +1,194 @@
+"""``from_nir``: run any NIR graph in PyTorch with the zoo's discrete-time semantics.
+
+Per step t, nodes run in schedule order; a node's input is the sum of its sources' outputs at
+t (back-edges: at t-1, zero at t=0). Neurons use forward Euler with step ``dt`` (seconds):
+  LI       v += dt/tau * (v_leak - v + r*I)                                   -> v
+  LIF      same, then z = v > v_threshold; v = v_reset where z (or v -= v_threshold
+           when metadata["zoo.reset"] == "subtract")                          -> z
+  I / IF   v += dt * r * I   (IF spikes and resets as LIF)
+  CubaLI/CubaLIF  i += dt/tau_syn * (-i + w_in*I);  v += dt/tau_mem * (v_leak - v + r*i)
+Affine/Linear/Scale/Threshold/Flatten/Conv/Pool are instantaneous; Delay shifts by
+round(delay/dt) steps. Zoo extension neurons (NIRGraph with metadata["zoo.neuron"]) run through
+:mod:`exporters.nir.extensions`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from exporters.nir.graph import flatten_graph, schedule
+from exporters.nir.io import NIRError
+
+NEURONS = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI)
+
+
+def graph_dt(graph: nir.NIRGraph, dt: float | None) -> float:
+    """The step: explicit ``dt`` wins; else graph metadata ``dt``; else an error (never a guess)."""
+    if dt is None:
+        dt = (graph.metadata or {}).get("dt")
+    if dt is None:
+        raise NIRError("the graph has no 'dt' in its metadata: pass dt explicitly (the producer's step, in seconds)")
+    dt = float(dt)
+    if not dt > 0:
+        raise NIRError(f"dt must be positive, got {dt}")
+    return dt
+
+
+def reset_mode(node: nir.NIRNode, name: str = "") -> str:
+    mode = (node.metadata or {}).get("zoo.reset", "zero")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode not in ("zero", "subtract"):
+        raise NIRError(f"node {name!r}: unsupported zoo.reset {mode!r} (zero|subtract)")
+    return mode
+
+
+class NIRExecutor(nn.Module):
+    """A torch module that simulates a NIR graph; ``forward(x)`` with x (T, B, *input_shape)."""
+
+    def __init__(self, graph: nir.NIRGraph, dt: float | None = None, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        self.dt = graph_dt(graph, dt)
+        self.dtype = dtype
+        self.nodes, edges = flatten_graph(graph)
+        self.sched = schedule(self.nodes, edges)
+        self.input_name = next(n for n in self.sched.order if isinstance(self.nodes[n], nir.Input))
+        outs = [n for n in self.sched.order if isinstance(self.nodes[n], nir.Output)]
+        if len(outs) != 1:
+            raise NIRError(f"graph must have exactly one Output node, found {len(outs)}")
+        self.output_name = outs[0]
+        self.p = {n: {k: torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=dtype)
+                      for k, v in _params(node).items()} for n, node in self.nodes.items()}
+        for name, node in self.nodes.items():
+            _check_supported(name, node)
+        self.records: dict[str, torch.Tensor] = {}
+
+    def forward(self, x: torch.Tensor, record: bool = False) -> torch.Tensor:
+        x = x.to(self.dtype)
+        steps, batch = x.shape[0], x.shape[1]
+        state: dict[str, Any] = {}
+        prev: dict[str, torch.Tensor] = {}
+        rec: dict[str, list[torch.Tensor]] = {n: [] for n in self.nodes} if record else {}
+        outputs = []
+        for t in range(steps):
+            cur: dict[str, torch.Tensor] = {}
+            for name in self.sched.order:
+                node = self.nodes[name]
+                if isinstance(node, nir.Input):
+                    y = x[t]
+                else:
+                    terms = []
+                    for src in self.sched.inputs[name]:
+                        if (src, name) in self.sched.back_edges:
+                            if src in prev:
+                                terms.append(prev[src])
+                        else:
+                            terms.append(cur[src])
+                    inp = sum(terms[1:], terms[0]) if terms else None
+                    y = self._step(name, node, inp, state, batch)
+                cur[name] = y
+                if record:
+                    rec[name].append(y)
+            prev = cur
+            outputs.append(cur[self.output_name])
+        if record:
+            self.records = {n: torch.stack(v) for n, v in rec.items() if v}
+        return torch.stack(outputs)
+
+    def _step(self, name: str, node: nir.NIRNode, inp: torch.Tensor | None, state: dict, batch: int) -> torch.Tensor:
+        p, dt = self.p[name], self.dt
+        if inp is None:
+            raise NIRError(f"node {name!r} has no input at this step (a cycle without a path from Input?)")
+        if isinstance(node, nir.Output):
+            return inp
+        if isinstance(node, nir.Affine):
+            return inp @ p["weight"].T + p["bias"]
+        if isinstance(node, nir.Linear):
+            return inp @ p["weight"].T
+        if isinstance(node, nir.Scale):
+            return inp * p["scale"]
+        if isinstance(node, nir.Threshold):
+            return (inp > p["threshold"]).to(self.dtype)
+        if isinstance(node, nir.Flatten):
+            shape = tuple(int(s) for s in node.input_type["input"])
+            return inp.reshape(batch, *shape).flatten(node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1)
+        if isinstance(node, nir.Conv2d):
+            return F.conv2d(_pad2d(inp, node), p["weight"], p["bias"], stride=tuple(node.stride),
+                            dilation=tuple(node.dilation), groups=int(node.groups))
+        if isinstance(node, nir.Conv1d):
+            return F.conv1d(_pad1d(inp, node), p["weight"], p["bias"], stride=int(np.ravel(node.stride)[0]),
+                            dilation=int(np.ravel(node.dilation)[0]), groups=int(node.groups))
+        if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+            k, s = tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride)
+            pad = tuple(int(v) for v in node.padding)
+            y = F.avg_pool2d(inp, k, s, pad, count_include_pad=True)
+            return y * (k[0] * k[1]) if isinstance(node, nir.SumPool2d) else y
+        if isinstance(node, nir.Delay):
+            d = int(round(float(np.max(node.delay)) / dt))
+            buf = state.setdefault(name, [torch.zeros_like(inp)] * d)
+            buf.append(inp)
+            return buf.pop(0)
+        if isinstance(node, NEURONS):
+            return self._neuron(name, node, inp, state)
+        raise NIRError(f"node {name!r}: {type(node).__name__} is not supported by the torch executor")
+
+    def _neuron(self, name: str, node: nir.NIRNode, inp: torch.Tensor, state: dict) -> torch.Tensor:
+        p, dt = self.p[name], self.dt
+        st = state.setdefault(name, {"v": torch.zeros_like(inp), "i": torch.zeros_like(inp)})
+        if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+            st["i"] = st["i"] + dt / p["tau_syn"] * (p["w_in"] * inp - st["i"])
+            drive, tau = st["i"], p["tau_mem"]
+        else:
+            drive, tau = inp, p.get("tau")
+        if isinstance(node, (nir.I, nir.IF)):
+            st["v"] = st["v"] + dt * p["r"] * drive
+        else:
+            st["v"] = st["v"] + dt / tau * (p["v_leak"] - st["v"] + p["r"] * drive)
+        if isinstance(node, (nir.LI, nir.I, nir.CubaLI)):
+            return st["v"]
+        z = st["v"] > p["v_threshold"]
+        if reset_mode(node, name) == "subtract":
+            st["v"] = st["v"] - z * p["v_threshold"]
+        else:
+            st["v"] = torch.where(z, p["v_reset"].expand_as(st["v"]), st["v"])
+        return z.to(self.dtype)
+
+
+def _params(node: nir.NIRNode) -> dict[str, Any]:
+    keys = ("weight", "bias", "scale", "threshold", "tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold",
+            "v_reset", "w_in")
+    return {k: getattr(node, k) for k in keys if getattr(node, k, None) is not None and not isinstance(getattr(node, k), str)}
+
+
+def _check_supported(name: str, node: nir.NIRNode) -> None:
+    ok = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Scale, nir.Threshold, nir.Flatten, nir.Conv1d,
+          nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Delay) + NEURONS
+    if not isinstance(node, ok):
+        raise NIRError(f"node {name!r}: {type(node).__name__} is not supported")
+    if isinstance(node, NEURONS):
+        reset_mode(node, name)
+
+
+def _pad2d(x: torch.Tensor, node: nir.Conv2d) -> torch.Tensor:
+    pad = node.padding
+    if isinstance(pad, str):
+        raise NIRError(f"Conv2d string padding {pad!r} is not supported; use explicit integers")
+    ph, pw = (int(v) for v in np.ravel(pad))
+    return F.pad(x, (pw, pw, ph, ph))
+
+
+def _pad1d(x: torch.Tensor, node: nir.Conv1d) -> torch.Tensor:
+    pad = node.padding
+    if isinstance(pad, str):
+        raise NIRError(f"Conv1d string padding {pad!r} is not supported; use explicit integers")
+    p = int(np.ravel(pad)[0])
+    return F.pad(x, (p, p))
+
+
+def from_nir(graph: nir.NIRGraph, dt: float | None = None, dtype: torch.dtype = torch.float64) -> NIRExecutor:
+    """Build a torch module that runs ``graph`` (time-first input)."""
+    return NIRExecutor(graph, dt=dt, dtype=dtype)

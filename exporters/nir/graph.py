@@ -1,0 +1,89 @@
+"""Graph utilities shared by the torch executor and the Lava compiler: flattening nested
+graphs, execution order with cycles (back-edges read the previous step), fan-in."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nir
+
+from exporters.nir.io import NIRError
+
+
+def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.NIRNode], list[tuple[str, str]]]:
+    """Inline nested ``NIRGraph`` nodes (not zoo extensions) into one flat node/edge set.
+
+    A nested graph ``g`` is entered through its Input nodes and left through its Output nodes;
+    both become pass-through nodes named ``g.input``/``g.output``."""
+    nodes: dict[str, nir.NIRNode] = {}
+    edges: list[tuple[str, str]] = []
+    entry: dict[str, str] = {}
+    exit_: dict[str, str] = {}
+    for name, node in graph.nodes.items():
+        full = f"{prefix}{name}"
+        if isinstance(node, nir.NIRGraph) and "zoo.neuron" not in (node.metadata or {}):
+            sub_nodes, sub_edges = flatten_graph(node, prefix=f"{full}.")
+            ins = [n for n, v in node.nodes.items() if isinstance(v, nir.Input)]
+            outs = [n for n, v in node.nodes.items() if isinstance(v, nir.Output)]
+            if len(ins) != 1 or len(outs) != 1:
+                raise NIRError(f"nested graph {full!r}: needs exactly one Input and one Output node")
+            nodes.update(sub_nodes)
+            edges.extend(sub_edges)
+            entry[full], exit_[full] = f"{full}.{ins[0]}", f"{full}.{outs[0]}"
+        else:
+            nodes[full] = node
+    for src, dst in graph.edges:
+        s, d = f"{prefix}{src}", f"{prefix}{dst}"
+        for n in (s, d):
+            if n not in nodes and n not in entry:
+                raise NIRError(f"edge ({src!r}, {dst!r}) names unknown node {n.removeprefix(prefix)!r}")
+        edges.append((exit_.get(s, s), entry.get(d, d)))
+    return nodes, edges
+
+
+@dataclass
+class Schedule:
+    """Execution order of a flat graph plus the edges that close cycles (read at t-1)."""
+
+    order: list[str]
+    back_edges: set[tuple[str, str]]
+    inputs: dict[str, list[str]]  # node -> its source nodes (fan-in is summed)
+
+
+def schedule(nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> Schedule:
+    """Depth-first order from the Input nodes; an edge to a node still on the DFS stack is a
+    back-edge, i.e. a recurrent connection that reads its source's previous-step output."""
+    roots = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
+    if not roots:
+        raise NIRError("graph has no Input node")
+    succ: dict[str, list[str]] = {n: [] for n in nodes}
+    inputs: dict[str, list[str]] = {n: [] for n in nodes}
+    for s, d in edges:
+        succ[s].append(d)
+        inputs[d].append(s)
+    state: dict[str, int] = {}  # 1 on stack, 2 done
+    back: set[tuple[str, str]] = set()
+    post: list[str] = []
+
+    def visit(n: str) -> None:
+        stack = [(n, iter(succ[n]))]
+        state[n] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                stack.pop()
+                state[node] = 2
+                post.append(node)
+            elif state.get(nxt) == 1:
+                back.add((node, nxt))
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
+
+    for r in roots:
+        if r not in state:
+            visit(r)
+    unreached = [n for n in nodes if n not in state]
+    if unreached:
+        raise NIRError(f"nodes not reachable from any Input: {', '.join(sorted(unreached))}")
+    return Schedule(order=post[::-1], back_edges=back, inputs=inputs)

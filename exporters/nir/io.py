@@ -1,0 +1,40 @@
+"""Reading and writing NIR files with clear errors and atomic writes."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nir
+
+
+class NIRError(Exception):
+    """A NIR graph or file the zoo cannot handle; the message names the file/node and reason."""
+
+
+def write(path: str | Path, graph: nir.NIRGraph) -> Path:
+    """Write ``graph`` to ``path`` atomically (no half-written file on failure)."""
+    path = Path(path)
+    if not path.parent.exists():
+        raise NIRError(f"cannot write {path}: directory {path.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        nir.write(tmp, graph)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read(path: str | Path) -> nir.NIRGraph:
+    """Load a NIR file; a missing or malformed file gives one clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise NIRError(f"NIR file {path} not found")
+    try:
+        return nir.read(path)
+    except Exception as exc:  # h5py/nir raise many types for a corrupt file
+        raise NIRError(f"cannot read NIR file {path}: {type(exc).__name__}: {exc}") from None
