@@ -15,6 +15,8 @@ LEARNERS: dict[str, str] = {
     "tbptt": "zoo.learning.tbptt:TBPTT",
     "stop": "zoo.learning.stop:STOP",
     "gamma_online": "zoo.learning.gamma_online:GammaOnline",
+    "eprop": "zoo.learning.eprop:EProp",
+    "hypr": "zoo.learning.hypr:HYPR",
 }
 
 

@@ -57,3 +57,44 @@ def exp_heaviside(x: torch.Tensor) -> torch.Tensor:
 def exp_grad(x: torch.Tensor) -> torch.Tensor:
     """The surrogate derivative used by :func:`exp_heaviside`: ``exp(-|x|)``."""
     return torch.exp(-x.abs())
+
+
+class CallableHeaviside(torch.autograd.Function):
+    """``H(x) = [x > 0]`` forward; backward ``dH/dx ~= grad_fn(x)`` for any elementwise
+    surrogate derivative ``grad_fn`` (used by the HYPR neurons, whose e-prop Jacobians call the
+    very same ``grad_fn``, so autograd and the online rules agree exactly)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, grad_fn) -> torch.Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.grad_fn = grad_fn
+        return (x > 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        return grad_out * ctx.grad_fn(x), None
+
+
+def heaviside(x: torch.Tensor, grad_fn) -> torch.Tensor:
+    """Spike ``[x > 0]`` (strict) whose backward uses the surrogate derivative ``grad_fn(x)``."""
+    return CallableHeaviside.apply(x, grad_fn)
+
+
+def _gauss(x: torch.Tensor, mu: float, sigma: float) -> torch.Tensor:
+    return torch.exp(-((x - mu) ** 2) / (2.0 * sigma ** 2)) / (2.5066282746310002 * sigma)
+
+
+def double_gaussian_grad(x: torch.Tensor, gamma: float = 0.5, p: float = 0.15, sigma1: float = 0.5,
+                         sigma2: float = 3.0) -> torch.Tensor:
+    """Double-Gaussian surrogate derivative (Yin et al. 2021, used by the BRF code):
+    ``gamma * [(1+p) N(x; 0, sigma1) - p N(x; sigma1, sigma2) - p N(x; -sigma1, sigma2)]``
+    with N the normal density; defaults gamma=0.5, p=0.15, sigma1=0.5, sigma2=3 (papers.md §4)."""
+    return gamma * ((1.0 + p) * _gauss(x, 0.0, sigma1) - p * _gauss(x, sigma1, sigma2)
+                    - p * _gauss(x, -sigma1, sigma2))
+
+
+def slayer_grad(x: torch.Tensor, alpha: float = 5.0, c: float = 0.4) -> torch.Tensor:
+    """SLAYER-style exponential surrogate ``c * alpha/2 * exp(-alpha |x|)`` (SE-adLIF code
+    family; constants alpha=5, c=0.4 are our reconstruction)."""
+    return c * alpha / 2.0 * torch.exp(-alpha * x.abs())
