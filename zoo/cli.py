@@ -1,0 +1,182 @@
+"""``zoo`` command line: list, info, download, export, run, eval, train, nir {info,run,compare}.
+
+Every error is one line on stderr with exit code 2; ``--json`` prints one JSON object."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from zoo.registry import ZooError
+
+
+def _print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    from zoo.registry import get_entry, list_models
+
+    rows = []
+    for name in list_models():
+        e = get_entry(name)
+        w = e.weights
+        rows.append({"name": name, "paper": e.paper, "task": e.task, "metric": e.metric,
+                     "pretrained": w is not None, "sha256": w.sha256 if w else None,
+                     "value": (w.metrics.get(f"test_{e.metric}") if w else None)})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    _print_table([[r["name"], r["paper"], r["task"], r["metric"],
+                   f"{r['value']:.4f}" if isinstance(r["value"], float) else "-",
+                   (r["sha256"] or "-")[:12]] for r in rows],
+                 ["name", "paper", "task", "metric", "torch", "sha256"])
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    from zoo.registry import get_entry
+
+    e = get_entry(args.name)
+    w = e.weights
+    card = Path(__file__).resolve().parent.parent / "model_cards" / f"{e.name}.md"
+    info = {"name": e.name, "paper": e.paper, "task": e.task, "metric": e.metric, "description": e.description,
+            "pretrained": w is not None, "card": str(card) if card.exists() else None}
+    if w:
+        info.update({"weights": str(w.path), "sha256": w.sha256, "recipe": w.recipe, "dt": w.meta.get("dt"),
+                     "contract": w.meta.get("contract"), "metrics": w.metrics, "seed": w.meta.get("seed"),
+                     "commit": w.meta.get("commit")})
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            print(f"{k:12s} {v}")
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    from zoo.hub import fetch, verify
+    from zoo.registry import get_weights
+
+    w = get_weights(args.name)
+    path = fetch(w.url, w.sha256, w.file, progress=True) if w.url else verify(w.path, w.sha256)
+    print(path)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from exporters.nir import write
+    from zoo.evaluate import export_graph
+
+    if args.to != "nir":
+        raise ZooError(f"unknown export format {args.to!r} (supported: nir)")
+    out = Path(args.output or f"{args.name}.nir")
+    write(out, export_graph(args.name))
+    print(out)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from zoo.evaluate import BACKENDS, evaluate
+
+    backends = tuple(args.backend) if getattr(args, "backend", None) else BACKENDS
+    log = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
+    res = evaluate(args.name, samples=args.samples, backends=backends, log=log)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return
+    print(f"\n{res['model']}: {res['metric']} on {res['samples']} test samples")
+    _print_table([[b, f"{v['value']:.4f}", f"{v['seconds']:.2f}"] for b, v in res["backends"].items()],
+                 ["backend", res["metric"], "seconds"])
+    if res["agreement"]:
+        print("\nagreement (after latency alignment):")
+        for k, v in res["agreement"].items():
+            print(f"  {k:45s} {v:.6g}" if isinstance(v, float) else f"  {k:45s} {v}")
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    args.backend = [args.backend]
+    cmd_eval(args)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from zoo.train import load_recipe, train
+
+    recipe = load_recipe(args.recipe)
+    out = args.out or f"runs/{recipe['name']}"
+    meta = train(recipe, out, log=lambda m: print(m, file=sys.stderr))
+    print(json.dumps({"weights": str(Path(out) / meta["file"]), "sha256": meta["sha256"],
+                      "metrics": meta["meta"]["metrics"]}, indent=2))
+
+
+def cmd_nir(args: argparse.Namespace) -> None:
+    from zoo import nir_tools
+
+    {"info": nir_tools.info, "run": nir_tools.run, "compare": nir_tools.compare}[args.nir_cmd](args)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zoo", description="Lava-NIR Zoo: SNN models from torch to NIR to Lava.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("list", help="registered models")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_list)
+    s = sub.add_parser("info", help="model card summary")
+    s.add_argument("name")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_info)
+    s = sub.add_parser("download", help="fetch/verify pretrained weights, print the path")
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_download)
+    s = sub.add_parser("export", help="export a model to NIR")
+    s.add_argument("name")
+    s.add_argument("--to", default="nir")
+    s.add_argument("-o", "--output")
+    s.set_defaults(fn=cmd_export)
+    for cmd, fn, hlp in (("eval", cmd_eval, "all backends side by side"), ("run", cmd_run, "one backend")):
+        s = sub.add_parser(cmd, help=hlp)
+        s.add_argument("name")
+        if cmd == "run":
+            s.add_argument("--backend", required=True, choices=["torch", "lava-float", "lava-fixed", "emulator"])
+        s.add_argument("--samples", type=int, default=300)
+        s.add_argument("--json", action="store_true")
+        s.set_defaults(fn=fn)
+    s = sub.add_parser("train", help="train from a recipe")
+    s.add_argument("recipe")
+    s.add_argument("--out", help="output folder (zoo/weights ships the model); default runs/<name>")
+    s.set_defaults(fn=cmd_train)
+    s = sub.add_parser("nir", help="run any NIR file")
+    nsub = s.add_subparsers(dest="nir_cmd", required=True)
+    for cmd in ("info", "run", "compare"):
+        n = nsub.add_parser(cmd)
+        n.add_argument("file")
+        n.add_argument("--dt", type=float, help="step in seconds (required if the file has no dt metadata)")
+        if cmd != "info":
+            n.add_argument("--input", required=cmd != "info", help=".npy of shape (T, ...) or (batch, T, ...)")
+        if cmd == "run":
+            n.add_argument("--backend", default="emulator", choices=["torch", "lava-float", "lava-fixed", "emulator"])
+            n.add_argument("-o", "--output", required=True, help="output .npz")
+        n.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_nir)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    from exporters.nir.io import NIRError
+    from zoo.hub import HubError
+
+    try:
+        args.fn(args)
+    except (ZooError, NIRError, HubError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

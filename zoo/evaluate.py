@@ -1,0 +1,125 @@
+"""Evaluate a registered model on every backend side by side and measure their agreement.
+
+Backends: ``torch`` (the trained module, float32), ``lava-float`` and ``lava-fixed`` (real
+Lava processes from the NIR export, one Lava run for all samples), ``emulator`` (numpy twin of
+the fixed-point Lava network). Agreement is measured on the same inputs against the NIR graph
+simulated in torch float64 (``exporters.nir.from_nir``), per spiking population, after latency
+alignment. This module imports Lava only through ``exporters.lava`` when a Lava backend runs.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from zoo.registry import ZooError, get_entry, get_model, get_weights
+from zoo.tasks import get_task
+
+BACKENDS = ("torch", "lava-float", "lava-fixed", "emulator")
+
+
+def export_graph(name: str, model: torch.nn.Module | None = None):
+    """The NIR graph of registered model ``name`` with its numerical contract in metadata."""
+    from exporters.nir import to_nir
+
+    w = get_weights(name)
+    model = model if model is not None else get_model(name)
+    dt = w.meta.get("dt")
+    if dt is None:
+        raise ZooError(f"model {name!r}: weights metadata has no dt")
+    contract = {k: v for k, v in w.meta.get("contract", {}).items()}
+    return to_nir(model, dt=dt, metadata={"model": name, "recipe": w.recipe, "sha256": w.sha256, **contract})
+
+
+def load_eval_data(name: str, samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    w = get_weights(name)
+    params = dict(w.meta.get("task", {}))
+    task = get_task(params.pop("name", get_entry(name).task))
+    return task.load("test", n=samples, **params)
+
+
+def _torch_outputs(model: torch.nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    outs = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            outs.append(model(x[i:i + batch].transpose(0, 1)).transpose(0, 1))
+    return torch.cat(outs)
+
+
+def spike_match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
+    """Fraction of equal neuron-steps over all spiking populations present in both."""
+    keys = sorted(set(a) & set(b))
+    if not keys:
+        return float("nan")
+    eq = sum(int((np.asarray(a[k]) == np.asarray(b[k])).sum()) for k in keys)
+    return eq / sum(np.asarray(a[k]).size for k in keys)
+
+
+def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = BACKENDS,
+             log=lambda msg: None) -> dict[str, Any]:
+    """Metric per backend and agreement figures; the JSON layout of ``zoo eval --json``."""
+    for b in backends:
+        if b not in BACKENDS:
+            raise ZooError(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
+    entry = get_entry(name)
+    task = get_task(get_weights(name).meta.get("task", {}).get("name", entry.task))
+    model = get_model(name)
+    x, y = load_eval_data(name, samples)
+    result: dict[str, Any] = {"model": name, "samples": int(len(x)), "metric": task.metric_name,
+                              "higher_is_better": task.higher_is_better, "backends": {}, "agreement": {}}
+    runs: dict[str, Any] = {}
+    if "torch" in backends:
+        t0 = time.time()
+        out = _torch_outputs(model, x)
+        result["backends"]["torch"] = {"value": task.metric(out, y), "seconds": round(time.time() - t0, 3)}
+        log(f"torch: {result['backends']['torch']['value']:.4f}")
+    lava_backends = [b for b in backends if b != "torch"]
+    if not lava_backends:
+        return result
+    from exporters.lava import build_plan, emulate, run_lava
+    from exporters.nir import from_nir
+
+    graph = export_graph(name, model)
+    ref = from_nir(graph)
+    with torch.no_grad():
+        ref_out = ref(x.transpose(0, 1).double(), record=True).transpose(0, 1)
+    pops = {n for n, node in ref.nodes.items() if type(node).__name__ in ("LIF", "IF", "CubaLIF", "Threshold")}
+    ref_spikes = {n: ref.records[n].transpose(0, 1).numpy() for n in pops}
+    if "torch" in backends:
+        result["agreement"]["torch_fp32_vs_nir_fp64_output_match"] = float(
+            (out.double().numpy() == ref_out.numpy()).mean()) if out.shape == ref_out.shape else float("nan")
+    plans = {}
+    for backend in lava_backends:
+        precision = "float" if backend == "lava-float" else "fixed"
+        if precision not in plans:
+            plans[precision] = build_plan(graph, precision)
+        plan = plans[precision]
+        t0 = time.time()
+        run = emulate(plan, x.numpy()) if backend == "emulator" else run_lava(plan, x.numpy())
+        runs[backend] = run
+        value = task.metric(torch.from_numpy(run.output), y)
+        result["backends"][backend] = {"value": value, "seconds": round(time.time() - t0, 3)}
+        log(f"{backend}: {value:.4f} ({time.time() - t0:.1f}s)")
+    agr = result["agreement"]
+    for backend, run in runs.items():
+        key = backend.replace("-", "_")
+        agr[f"spike_match_{key}_vs_torch"] = spike_match(run.spikes, ref_spikes)
+        agr[f"output_max_abs_diff_{key}_vs_torch"] = float(np.abs(run.output - ref_out.numpy()).max())
+    if "lava-float" in runs:
+        agr["voltage_max_abs_diff_lava_float_vs_torch"] = float(max(
+            (np.abs(runs["lava-float"].voltages[n] - ref.records[n].transpose(0, 1).numpy()).max()
+             for n in runs["lava-float"].voltages if not plans["float"].neurons[n].spiking), default=0.0))
+    if "lava-fixed" in runs and "emulator" in runs:
+        a, b = runs["lava-fixed"], runs["emulator"]
+        agr["emulator_bit_exact"] = bool(
+            all(np.array_equal(a.spikes[k], b.spikes[k]) for k in b.spikes)
+            and all(np.array_equal(a.voltages[k], b.voltages[k]) for k in b.voltages)
+            and np.array_equal(a.output_raw, b.output_raw))
+        agr["emulator_speedup_vs_lava_fixed"] = round(result["backends"]["lava-fixed"]["seconds"]
+                                                      / max(result["backends"]["emulator"]["seconds"], 1e-9), 1)
+    agr["latency_steps"] = int(plans["float"].latency if "float" in plans else plans["fixed"].plan.latency)
+    if "fixed" in plans:
+        result["quantization"] = {k: v.as_dict() for k, v in plans["fixed"].report.items()}
+    return result
