@@ -37,17 +37,22 @@ class TBPTT:
     """Truncated BPTT(K); ``K`` and ``update_every`` are recipe parameters."""
 
     def __init__(self, model: torch.nn.Module, task: Task, K: int = 1, update_every: Optional[int] = 1,
-                 optimizer: str = "adam", lr: float = 1e-3, grad_clip: float | None = None, **opt_kw: Any) -> None:
+                 optimizer: str = "adam", lr: float = 1e-3, grad_clip: float | None = None,
+                 lr_decay: float = 1.0, **opt_kw: Any) -> None:
         if K < 1:
             raise ValueError(f"TBPTT needs K >= 1, got {K}")
         self.model, self.task, self.K, self.update_every, self.grad_clip = model, task, int(K), update_every, grad_clip
         self.optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], optimizer, lr, **opt_kw)
+        # lr_decay: multiplicative learning-rate decay per optimizer step (1.0 = constant)
+        self.scheduler = torch.optim.lr_scheduler.ExponentialLR(self.optimizer, gamma=lr_decay) if lr_decay != 1.0 else None
 
     def _apply(self) -> None:
         if self.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad()
+        if self.scheduler is not None:
+            self.scheduler.step()
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
         inputs, targets = batch
@@ -74,7 +79,12 @@ class TBPTT:
         return {"loss": total}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "K": self.K, "update_every": self.update_every}
+        out = {"optimizer": self.optimizer.state_dict(), "K": self.K, "update_every": self.update_every}
+        if self.scheduler is not None:
+            out["scheduler"] = self.scheduler.state_dict()
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and "scheduler" in state:
+            self.scheduler.load_state_dict(state["scheduler"])
