@@ -234,3 +234,27 @@ def test_quantization_report_counts_rounding():
     assert rep.weights_zeroed == 1 and rep.weights_saturated == 0
     assert 0 < rep.max_abs_weight_error < 1e-2
     assert np.all(q.weights["__input__->n0"] % 2 == 0)  # mixed-sign weights are even
+
+
+def test_graded_inputs_and_readout_bias_fixed_point():
+    """Direct (graded) input encoding, multiples of 1/16, and an Affine readout with bias:
+    Lava fixed == emulator bit for bit; float plan == torch executor."""
+    rng = np.random.default_rng(5)
+    n_in, n = 6, 5
+    g = chain(n_in, [(rng.normal(0.2, 0.8, (n, n_in)), rng.normal(0, 0.1, n), lif(n, 3e-3, 0.7, "subtract"))])
+    g.nodes["readout"] = nir.Affine(weight=rng.normal(0, 1, (3, n)), bias=np.array([0.5, -0.25, 0.0]))
+    g.nodes["output"] = nir.Output(output_type={"output": I([3])})
+    g.edges = [e for e in g.edges if e[1] != "output"] + [("n0", "readout"), ("readout", "output")]
+    x = np.round(rng.random((3, 12, n_in)) * 16) / 16
+    out, _ = torch_ref(g, x)
+    pf = build_plan(g, "float")
+    np.testing.assert_allclose(emulate(pf, x).output, out, atol=1e-9)
+    with pytest.raises(NIRError, match="binary spike inputs"):
+        emulate(build_plan(g, "fixed"), x)
+    pq = build_plan(g, "fixed", input_frac_bits=4)
+    with pytest.raises(NIRError, match="multiples of 2"):
+        emulate(pq, x + 1e-3)
+    eq, lq = emulate(pq, x), run_lava(pq, x)
+    np.testing.assert_array_equal(lq.output_raw, eq.output_raw)
+    np.testing.assert_array_equal(lq.spikes["n0"], eq.spikes["n0"])
+    assert np.abs(eq.output - out).mean() < 0.05 * np.abs(out).max()

@@ -83,6 +83,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
     backends = tuple(args.backend) if getattr(args, "backend", None) else BACKENDS
     log = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
     res = evaluate(args.name, samples=args.samples, backends=backends, log=log)
+    if getattr(args, "save", False):
+        from zoo.card import save_results
+
+        print(f"results written to {save_results(res)}", file=sys.stderr)
     if args.json:
         print(json.dumps(res, indent=2))
         return
@@ -108,6 +112,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     meta = train(recipe, out, log=lambda m: print(m, file=sys.stderr))
     print(json.dumps({"weights": str(Path(out) / meta["file"]), "sha256": meta["sha256"],
                       "metrics": meta["meta"]["metrics"]}, indent=2))
+
+
+def cmd_card(args: argparse.Namespace) -> None:
+    from zoo.card import write_card
+
+    print(write_card(args.name))
 
 
 def cmd_nir(args: argparse.Namespace) -> None:
@@ -141,7 +151,12 @@ def make_parser() -> argparse.ArgumentParser:
             s.add_argument("--backend", required=True, choices=["torch", "lava-float", "lava-fixed", "emulator"])
         s.add_argument("--samples", type=int, default=300)
         s.add_argument("--json", action="store_true")
+        if cmd == "eval":
+            s.add_argument("--save", action="store_true", help="write model_cards/results/NAME.json for `zoo card`")
         s.set_defaults(fn=fn)
+    s = sub.add_parser("card", help="regenerate model_cards/NAME.md from measured results")
+    s.add_argument("name")
+    s.set_defaults(fn=cmd_card)
     s = sub.add_parser("train", help="train from a recipe")
     s.add_argument("recipe")
     s.add_argument("--out", help="output folder (zoo/weights ships the model); default runs/<name>")

@@ -11,15 +11,19 @@ from exporters.lava.plan import Plan, compile_plan
 from exporters.lava.quantize import FixedPlan, check_fixed_sources, quantize_plan
 
 
-def build_plan(graph: nir.NIRGraph, precision: str = "fixed", dt: float | None = None) -> Plan | FixedPlan:
-    """Compile ``graph``; ``precision`` is ``"fixed"`` (Loihi integers) or ``"float"``."""
+def build_plan(graph: nir.NIRGraph, precision: str = "fixed", dt: float | None = None,
+               input_frac_bits: int | None = None) -> Plan | FixedPlan:
+    """Compile ``graph``; ``precision`` is ``"fixed"`` (Loihi integers) or ``"float"``.
+    ``input_frac_bits`` (fixed point, graded inputs): default from graph metadata, else 0 (spikes)."""
     if precision not in ("fixed", "float"):
         raise ValueError(f"precision must be 'fixed' or 'float', got {precision!r}")
     plan = compile_plan(graph, dt)
     if precision == "float":
         return plan
     check_fixed_sources(plan)
-    return quantize_plan(plan)
+    if input_frac_bits is None:
+        input_frac_bits = int((graph.metadata or {}).get("input_frac_bits", 0))
+    return quantize_plan(plan, input_frac_bits)
 
 
 def run_lava(plan, inputs, record_v: bool = True) -> RunResult:

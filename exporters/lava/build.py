@@ -51,8 +51,9 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
     for d in base.denses:
         graded = d.src == INPUT and not fixed or (d.src in specs and not specs[d.src].spiking)
         if fixed:
+            bits = 16 if d.src == INPUT and plan.input_frac_bits else 0
             dense = Dense(weights=plan.weights[d.name], weight_exp=plan.weight_exp[d.name], num_weight_bits=8,
-                          num_message_bits=0, name=d.name)
+                          num_message_bits=bits, name=d.name)
         else:
             dense = Dense(weights=d.weight, num_message_bits=24 if graded else 0, name=d.name)
         net.denses[d.name] = dense
@@ -82,7 +83,7 @@ def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True) 
     to the torch steps exactly like :func:`exporters.lava.emulator.emulate`."""
     fixed = isinstance(plan, FixedPlan)
     base = plan.plan if fixed else plan
-    x = check_inputs(inputs, base, fixed)
+    x = check_inputs(inputs, base, fixed, plan.input_frac_bits if fixed else 0)
     batch, steps = x.shape[:2]
     window = steps + base.latency
     padded = np.zeros((batch, window, base.n_in))

@@ -28,16 +28,25 @@ class RunResult:
     seconds: float = 0.0
 
 
-def check_inputs(x: np.ndarray, plan: Plan, fixed: bool) -> np.ndarray:
-    """Validate (B, T, *input_shape) inputs; fixed point needs binary spikes."""
+def check_inputs(x: np.ndarray, plan: Plan, fixed: bool, input_frac_bits: int = 0) -> np.ndarray:
+    """Validate (B, T, *input_shape) inputs. Fixed point: binary spikes, or (with
+    ``input_frac_bits`` = k > 0) graded values that are exact multiples of 2^-k, returned as
+    the integers x*2^k (never silently rounded)."""
     from exporters.nir.io import NIRError
 
     x = np.asarray(x)
     if x.ndim < 3 or tuple(x.shape[2:]) != tuple(plan.input_shape) and int(np.prod(x.shape[2:])) != plan.n_in:
         raise NIRError(f"inputs must have shape (batch, T, {', '.join(map(str, plan.input_shape))}), got {x.shape}")
     x = x.reshape(x.shape[0], x.shape[1], plan.n_in)
-    if fixed and not np.isin(x, (0, 1)).all():
-        raise NIRError("fixed point takes binary spike inputs (0/1); got graded values — encode them as spikes")
+    if fixed and input_frac_bits == 0 and not np.isin(x, (0, 1)).all():
+        raise NIRError("fixed point takes binary spike inputs (0/1); got graded values — encode them as spikes "
+                       "or build the plan with input_frac_bits")
+    if fixed and input_frac_bits > 0:
+        xi = x * 2 ** input_frac_bits
+        if not np.array_equal(xi, np.round(xi)) or np.abs(xi).max() >= 2 ** 15:
+            raise NIRError(f"graded inputs must be multiples of 2^-{input_frac_bits} below 2^{15 - input_frac_bits} "
+                           "in fixed point (they are not rounded silently)")
+        return np.round(xi).astype(np.int64)
     return x
 
 
@@ -48,7 +57,7 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
     t0 = time.time()
     fixed = isinstance(plan, FixedPlan)
     base = plan.plan if fixed else plan
-    x = check_inputs(inputs, base, fixed)
+    x = check_inputs(inputs, base, fixed, plan.input_frac_bits if fixed else 0)
     batch, steps = x.shape[:2]
     total = steps + base.latency
     specs = plan.neurons if fixed else base.neurons
@@ -105,5 +114,7 @@ def _align(plan: Plan | FixedPlan, rec_s: dict, rec_v: dict, out_dense: np.ndarr
     else:
         raw = out_dense[:, base.latency:base.latency + steps]
         out = raw / plan.scale[base.output_src] if fixed else raw.astype(np.float64)
+        if base.output_bias is not None:  # readout Affine bias: a host-side offset on the sink values
+            out = out + base.output_bias
     out = out.reshape(out.shape[0], steps, *base.output_shape)
     return RunResult(out, spikes, volts, raw, base.latency, seconds)

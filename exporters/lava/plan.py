@@ -71,6 +71,7 @@ class Plan:
     output_shape: tuple[int, ...]
     latency: int
     mapping: dict[str, str] = field(default_factory=dict)  # NIR node -> what it became
+    output_bias: np.ndarray | None = None  # readout Affine bias, added when the sink is read
 
     @property
     def n_in(self) -> int:
@@ -243,12 +244,14 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
         spec = neurons[src]
         kind, out_src, out_lat = ("spikes" if spec.spiking else "v"), src, latency[src]
     else:
-        if len(maps) > 1 or rec or np.any(c):
-            raise NIRError(f"output {outputs[0]!r}: only one linear readout without bias is mapped to a Dense sink")
+        if len(maps) > 1 or rec:
+            raise NIRError(f"output {outputs[0]!r}: only one feedforward linear readout is mapped to a Dense sink")
         denses.append(DenseSpec(f"{src}->{OUTPUT}", src, OUTPUT, a, False))
         kind, out_src, out_lat = "dense", denses[-1].name, latency[src] + 1
     for name, node in nodes.items():
         if isinstance(node, LINEAR):
             mapping[name] = "fused into Dense"
     mapping[outputs[0]] = "lava.proc.io.sink.RingBuffer"
-    return Plan(dt, _shape(nodes[inputs[0]], "input"), neurons, denses, out_src, kind, out_shape, out_lat, mapping)
+    bias = c if kind == "dense" and np.any(c) else None
+    return Plan(dt, _shape(nodes[inputs[0]], "input"), neurons, denses, out_src, kind, out_shape, out_lat, mapping,
+                bias)

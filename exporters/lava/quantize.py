@@ -52,6 +52,7 @@ class FixedPlan:
     weight_exp: dict[str, int]
     scale: dict[str, float]  # population or readout Dense -> S
     report: dict[str, QuantReport]
+    input_frac_bits: int = 0  # graded inputs enter as x*2^k; their Dense shifts right by k
 
 
 def weight_range(w: np.ndarray) -> tuple[int, int, int]:
@@ -88,8 +89,10 @@ def split_bias(b: np.ndarray, name: str) -> np.ndarray:
     return mant << exp
 
 
-def quantize_plan(plan: Plan) -> FixedPlan:
-    """Quantise every population and Dense stage of ``plan``."""
+def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
+    """Quantise every population and Dense stage of ``plan``. With ``input_frac_bits`` = k,
+    graded inputs arrive as integers x*2^k and the input Dense uses weight_exp e - k (Lava's
+    arithmetic right shift, i.e. floor)."""
     weights, wexp, scale, report = {}, {}, {}, {}
     neurons = {}
     by_dst: dict[str, list[DenseSpec]] = {}
@@ -117,7 +120,7 @@ def quantize_plan(plan: Plan) -> FixedPlan:
         rep.scale, rep.weight_exp = s, e
         for d in incoming:
             weights[d.name] = quantize_weights(d.weight, s, e, name, rep)
-            wexp[d.name] = e
+            wexp[d.name] = e - (input_frac_bits if d.src == "__input__" else 0)
         du = np.round(spec.du * 4096).astype(np.int64) - 1
         dv = np.round(spec.dv * 4096).astype(np.int64)
         if np.any(du < 0):
@@ -141,7 +144,10 @@ def quantize_plan(plan: Plan) -> FixedPlan:
             rep = QuantReport(d.name, 254 / max(float(np.abs(d.weight).max()), 1e-300))
             weights[d.name] = quantize_weights(d.weight, rep.scale, 0, d.name, rep)
             wexp[d.name], scale[d.name], report[d.name] = 0, rep.scale, rep
-    return FixedPlan(plan, neurons, weights, wexp, scale, report)
+    for d in plan.denses:
+        if d.dst == OUTPUT and d.src == "__input__" and input_frac_bits:
+            wexp[d.name] -= input_frac_bits
+    return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits)
 
 
 def check_fixed_sources(plan: Plan) -> None:
