@@ -218,10 +218,10 @@ def test_bsd_deterministic_and_shaped():
     assert len({tuple(s) for s in bsd.CLASS_SEQS}) == 20
 
 
-def test_seq_digits():
+def test_pixel_digits():
     from zoo.tasks import get_task
 
-    x, y = get_task("seq-digits").load("train", n=4)
-    xp, _ = get_task("seq-digits-perm").load("train", n=4)
+    x, y = get_task("pixel-digits").load("train", n=4)
+    xp, _ = get_task("pixel-digits-perm").load("train", n=4)
     assert x.shape == (4, 72, 1) and y.shape == (4, 72)
     assert torch.allclose(x.sum(1), xp.sum(1)) and not torch.equal(x, xp)

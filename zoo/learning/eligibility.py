@@ -75,11 +75,74 @@ def hypr_chunk(J, bx, x, c, delta, eps, epsp, gW, gP):
     return eps, epsp
 
 
-# ----------------------------------------------------------------------------- the RSNN
+# ----------------------------------------------------------------------------- hidden layer + LI readout
+def _decay_matrix(kappa: torch.Tensor, L: int) -> torch.Tensor:
+    """P[k, t, u] = kappa_k^(u - t) for u >= t else 0  (K, L, L)."""
+    d = torch.arange(L, dtype=kappa.dtype)
+    diff = d[None, :] - d[:, None]
+    return torch.where(diff >= 0, kappa[:, None, None] ** diff.clamp(min=0), torch.zeros((), dtype=kappa.dtype))
+
+
+def hidden_eprop_step(J, b, c, psi, x, dF, kappa, st, gW, gP):
+    """Online e-prop step of the hidden layer with the readout-filtered traces kept separately:
+    eps = J eps + b x^T; F^k = kappa_k F^k + (1-kappa_k) psi^T eps; grad += sum_k dF^k F^k.
+    st = [eps (B,N,I,S), epsp (B,N,P,S), F (B,N,I,K), Fp (B,N,P,K)] (updated in place)."""
+    eps, epsp, F, Fp = st
+    om = 1 - kappa
+    eps = torch.einsum("bnrs,bnis->bnir", J, eps) + b[:, :, None, :] * x[:, None, :, None]
+    epsp = torch.einsum("bnrs,bnps->bnpr", J, epsp) + c.transpose(-1, -2)
+    F = kappa * F + om * torch.einsum("bnis,bns->bni", eps, psi)[..., None]
+    Fp = kappa * Fp + om * torch.einsum("bnps,bns->bnp", epsp, psi)[..., None]
+    gW += torch.einsum("bnik,bnk->ni", F, dF)
+    gP += torch.einsum("bnpk,bnk->np", Fp, dF)
+    st[:] = [eps, epsp, F, Fp]
+
+
+def hidden_hypr_chunk(J, b, c, psi, x, dF, kappa, st, gW, gP):
+    """HYPR over one chunk (leading dim L) of the hidden layer; exactly the sum of L
+    :func:`hidden_eprop_step` calls. One backward neuron-local scan of
+    V_t = Src_t + J_{t+1}^T V_{t+1} on V = [a | R | M^T] (S x (1+K+S) per neuron):
+    a = adjoint of the loss, R^k = adjoint of the carried readout trace F^k, M^T = transition
+    to the chunk end; then one matmul over (L*B) for the gradient and the carried traces."""
+    eps, epsp, F, Fp = st
+    L, B, N, S = b.shape
+    K = kappa.shape[0]
+    om = 1 - kappa
+    Pm = _decay_matrix(kappa, L)  # (K,L,L)
+    aF = torch.einsum("ktu,ubnk->tbnk", Pm, dF)  # adjoint of F inside the chunk
+    ell = (aF * om).sum(-1)  # (L,B,N)
+    C = 1 + K + S
+    src = torch.zeros(L, B, N, S, C, dtype=J.dtype)
+    src[..., 0] = psi * ell[..., None]
+    powk = kappa[None, :] ** torch.arange(L - 1, -1, -1, dtype=J.dtype)[:, None]  # (L,K) kappa^(L-1-t)
+    src[..., 1:1 + K] = psi[..., None] * (powk * om)[:, None, None, None, :]
+    src[L - 1, ..., 1 + K:] = torch.eye(S, dtype=J.dtype)
+    Jt = J.transpose(-1, -2)
+    V = torch.empty_like(src)
+    V[L - 1] = src[L - 1]
+    for t in range(L - 1, 0, -1):
+        V[t - 1] = src[t - 1] + Jt[t] @ V[t]
+    V0 = Jt[0] @ V[0]  # sensitivity of everything to the carried state eps_{-1}
+    Q = (V * b[..., None]).sum(-2)  # (L,B,N,C) = V_t^T b_t
+    big = torch.einsum("lbnc,lbi->bnic", Q, x)  # one matmul over the chunk
+    Qc = torch.einsum("lbnsp,lbnsc->bnpc", c, V)
+    carried = torch.einsum("bnis,bnsc->bnic", eps, V0)
+    carried_p = torch.einsum("bnps,bnsc->bnpc", epsp, V0)
+    kaF0 = kappa * aF[0]  # (B,N,K)
+    gW += big[..., 0].sum(0) + carried[..., 0].sum(0) + torch.einsum("bnik,bnk->ni", F, kaF0)
+    gP += Qc[..., 0].sum(0) + carried_p[..., 0].sum(0) + torch.einsum("bnpk,bnk->np", Fp, kaF0)
+    kL = kappa ** L
+    F_new = kL * F + big[..., 1:1 + K] + carried[..., 1:1 + K]
+    Fp_new = kL * Fp + Qc[..., 1:1 + K] + carried_p[..., 1:1 + K]
+    eps_new = big[..., 1 + K:] + carried[..., 1 + K:]
+    epsp_new = Qc[..., 1 + K:] + carried_p[..., 1 + K:]
+    st[:] = [eps_new, epsp_new, F_new, Fp_new]
+
+
 class EpropGradient:
     """Computes the e-prop gradient of a RecurrentSNN on one batch, either step by step
     (``lam=None``: online e-prop) or chunkwise with sub-sequence length ``lam`` (HYPR), and
-    writes it into ``param.grad``. Returns the summed loss."""
+    writes it into ``param.grad``. Returns the mean loss."""
 
     def __init__(self, model, lam: int | None = None) -> None:
         self.model, self.lam = model, lam
@@ -87,45 +150,25 @@ class EpropGradient:
     @torch.no_grad()
     def _forward(self, xs, h, z, y, theta, kappa):
         m = self.model
-        Hp, Hn, Is, Xs, Zs, Yp, Us, Ys = [], [], [], [], [], [], [], []
+        Hp, Hn, Is, Zp = [], [], [], []
         i_in = xs @ m.w_in.t()
         for t in range(xs.shape[0]):
-            xt = torch.cat((xs[t], z), -1)
             i = i_in[t] + z @ m.w_rec.t()
             hn = m.cell.step(h, i, theta)
+            Hp.append(h); Hn.append(hn); Is.append(i); Zp.append(z)
             z = m.cell.spike(hn, theta)
-            u = z @ m.w_out.t() + m.b_out
-            yn = kappa * y + (1 - kappa) * u
-            Hp.append(h); Hn.append(hn); Is.append(i); Xs.append(xt); Zs.append(z); Yp.append(y); Us.append(u)
-            Ys.append(yn)
-            h, y = hn, yn
+            h = hn
         st = torch.stack
-        return (st(Hp), st(Is), st(Hn), st(Xs), st(Zs), st(Yp), st(Us), st(Ys)), (h, z, y)
-
-    @torch.no_grad()
-    def _systems(self, rec, tgt, n_lab, theta, kappa):
-        m = self.model
-        Hp, Is, Hn, Xs, Zs, Yp, Us, Ys = rec
-        g, nll = masked_nll_grad(Ys, tgt, n_lab)  # (L,B,K)
-        jac = m.cell.jacobians(Hp, Is, Hn, theta)
-        J, b, c, psi = jac
-        L, B, N, S = b.shape
-        K = kappa.shape[0]
+        Hp, Hn, Is, Zp = st(Hp), st(Hn), st(Is), st(Zp)
+        Zs = torch.cat((Zp[1:], z[None]), 0)
+        Xs = torch.cat((xs, Zp), -1)
+        Us = Zs @ m.w_out.t() + m.b_out
+        L = xs.shape[0]
         om = 1 - kappa
-        psiJ = (psi[..., None, :] @ J)[..., 0, :]  # (L,B,N,S)
-        Jh = torch.zeros(L, B, N, S + K, S + K, dtype=J.dtype)
-        Jh[..., :S, :S] = J
-        Jh[..., S:, :S] = om[:, None] * psiJ[..., None, :]
-        Jh[..., S:, S:] = torch.diag(kappa)
-        bh = torch.cat((b, om * (psi * b).sum(-1, keepdim=True)), -1)
-        psic = (psi[..., None, :] @ c)[..., 0, :]  # (L,B,N,P)
-        ch = torch.cat((c, om[:, None] * psic[..., None, :]), -2)
-        dh = torch.cat((torch.zeros_like(b), g[:, :, None, :] * m.w_out.t()[None, None]), -1)
-        hidden = (Jh, bh, Xs, ch, dh)
-        ones = torch.ones(L, B, 1, dtype=Zs.dtype)
-        readout = (kappa.expand(L, B, K)[..., None, None], om.expand(L, B, K)[..., None], torch.cat((Zs, ones), -1),
-                   (Yp - Us)[..., None, None], g[..., None])
-        return hidden, readout, float(nll)
+        Pm = _decay_matrix(kappa, L)  # y_u = kappa^(u+1) y_-1 + sum_t<=u kappa^(u-t) (1-kappa) U_t
+        Ys = torch.einsum("ktu,tbk->ubk", Pm, Us * om) + kappa ** torch.arange(1, L + 1, dtype=kappa.dtype)[:, None, None] * y
+        Yp = torch.cat((y[None], Ys[:-1]), 0)
+        return (Hp, Is, Hn, Xs, Zs, Yp, Us, Ys), (h, z, Ys[-1])
 
     def __call__(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
         m = self.model
@@ -138,27 +181,34 @@ class EpropGradient:
         theta = tuple(t.detach() for t in theta_g)
         kappa = kappa_g.detach()
         P = len(theta)
+        I = nin + N
         n_lab = int((tgt >= 0).sum())
         h, z, y = m.cell.init_state(B, dt), torch.zeros(B, N, dtype=dt), torch.zeros(B, K, dtype=dt)
-        eh = torch.zeros(B, N, nin + N, S + K, dtype=dt)
-        ehp = torch.zeros(B, N, P, S + K, dtype=dt)
+        st = [torch.zeros(B, N, I, S, dtype=dt), torch.zeros(B, N, P, S, dtype=dt),
+              torch.zeros(B, N, I, K, dtype=dt), torch.zeros(B, N, P, K, dtype=dt)]
         eo = torch.zeros(B, K, N + 1, 1, dtype=dt)
         eop = torch.zeros(B, K, 1, 1, dtype=dt)
-        gW, gP = torch.zeros(N, nin + N, dtype=dt), torch.zeros(N, P, dtype=dt)
+        gW, gP = torch.zeros(N, I, dtype=dt), torch.zeros(N, P, dtype=dt)
         gWo, gPo = torch.zeros(K, N + 1, dtype=dt), torch.zeros(K, 1, dtype=dt)
         loss = 0.0
         lam = self.lam or 1
+        wout_t = m.w_out.detach().t()
         with torch.no_grad():
             for s in range(0, T, lam):
-                rec, (h, z, y) = self._forward(x[s:s + lam], h, z, y, theta, kappa)
-                hidden, readout, nll = self._systems(rec, tgt[s:s + lam], n_lab, theta, kappa)
-                loss += nll
+                (Hp, Is, Hn, Xs, Zs, Yp, Us, Ys), (h, z, y) = self._forward(x[s:s + lam], h, z, y, theta, kappa)
+                g, nll = masked_nll_grad(Ys, tgt[s:s + lam], n_lab)  # (L,B,K)
+                loss += float(nll)
+                J, b, c, psi = m.cell.jacobians(Hp, Is, Hn, theta)
+                dF = g[:, :, None, :] * wout_t  # (L,B,N,K) = g^k w_out[k, n]
+                L = Zs.shape[0]
+                ro = (kappa.expand(L, B, K)[..., None, None], (1 - kappa).expand(L, B, K)[..., None],
+                      torch.cat((Zs, torch.ones(L, B, 1, dtype=dt)), -1), (Yp - Us)[..., None, None], g[..., None])
                 if self.lam is None:
-                    eh, ehp = eprop_step(*(v[0] for v in hidden), eh, ehp, gW, gP)
-                    eo, eop = eprop_step(*(v[0] for v in readout), eo, eop, gWo, gPo)
+                    hidden_eprop_step(J[0], b[0], c[0], psi[0], Xs[0], dF[0], kappa, st, gW, gP)
+                    eo, eop = eprop_step(*(v[0] for v in ro), eo, eop, gWo, gPo)
                 else:
-                    eh, ehp = hypr_chunk(*hidden, eh, ehp, gW, gP)
-                    eo, eop = hypr_chunk(*readout, eo, eop, gWo, gPo)
+                    hidden_hypr_chunk(J, b, c, psi, Xs, dF, kappa, st, gW, gP)
+                    eo, eop = hypr_chunk(*ro, eo, eop, gWo, gPo)
         _accumulate(m.w_in, gW[:, :nin])
         _accumulate(m.w_rec, gW[:, nin:])
         _accumulate(m.w_out, gWo[:, :N])
