@@ -87,7 +87,7 @@ def test_single_layer_online_gradient_equals_autograd_instantaneous():
     """Single layer: at every step, the online gradient of L(t) equals autograd's gradient of the
     same instantaneous loss (history need not be detached: the layer has no recurrence)."""
     torch.manual_seed(0)
-    model = GammaNet(n_inputs=2, n_hidden=0, n_outputs=5, n_buckets=4, tau_ms=2.0, dt=0.5).double()
+    model = GammaNet(n_inputs=2, n_hidden=0, n_outputs=7, n_buckets=4, tau_ms=2.0, dt=0.5).double()
     x, y = delay_load("train", n=6, dt=0.5)
     x = x.double().transpose(0, 1)
     T = x.shape[0]
@@ -118,7 +118,7 @@ def test_single_layer_online_gradient_equals_autograd_instantaneous():
 @pytest.mark.parametrize("dt", [1.0, 0.25])
 def test_two_layer_online_gradient_equals_bptt(dt):
     torch.manual_seed(1)
-    model = GammaNet(n_inputs=2, n_hidden=6, n_outputs=5, n_buckets=3, tau_ms=[1.0, 2.0, 3.0],
+    model = GammaNet(n_inputs=2, n_hidden=6, n_outputs=7, n_buckets=3, tau_ms=[1.0, 2.0, 3.0],
                      n_buckets_out=4, tau_out_ms=2.5, dt=dt, theta=0.02, input_gain=3.0).double()
     x, y = delay_load("train", n=5, dt=dt)
     x = x.double().transpose(0, 1)

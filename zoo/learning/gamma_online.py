@@ -32,7 +32,7 @@ import torch
 from zoo.learning.base import make_optimizer
 from zoo.neurons.sigma_delta import SigmaDeltaParameters, sigma_delta_step
 from zoo.tasks import Task
-from zoo.tasks.delay import READOUT_FRACTION, readout_slice
+from zoo.tasks.delay import READOUT_FRACTION, READOUT_FRACTIONS, readout_slice
 
 
 def gamma_step_matrix(cell, u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -110,11 +110,11 @@ class GammaOnline:
 
     def __init__(self, model: torch.nn.Module, task: Task, optimizer: str = "adam", lr: float = 1e-3,
                  update_every: int | None = None, grad_clip: float | None = None,
-                 readout_fraction: float = READOUT_FRACTION, **opt_kw: Any) -> None:
+                 readout_fraction: float | None = None, **opt_kw: Any) -> None:
         if not hasattr(model, "layers") or len(model.layers) > 2:
             raise ValueError("gamma_online supports GammaNet with 0 or 1 hidden layers")
         self.model, self.task, self.update_every, self.grad_clip = model, task, update_every, grad_clip
-        self.fraction = readout_fraction
+        self.fraction = readout_fraction or READOUT_FRACTIONS.get(task.name, READOUT_FRACTION)
         self.optimizer = make_optimizer(model.parameters(), optimizer, lr, **opt_kw)
         self.last: dict[str, float] = {}
 

@@ -63,7 +63,7 @@ class GammaLayer(nn.Module):
 class GammaNet(nn.Module):
     """SpikingGamma network: input spikes -> [gamma layer -> sigma-delta ReLU] -> gamma readout."""
 
-    def __init__(self, n_inputs: int = 2, n_hidden: int = 32, n_outputs: int = 5, n_buckets: int = 8,
+    def __init__(self, n_inputs: int = 2, n_hidden: int = 32, n_outputs: int = 7, n_buckets: int = 8,
                  tau_ms: float | Sequence[float] = 2.0, n_buckets_out: int | None = None,
                  tau_out_ms: float | Sequence[float] | None = None, dt: float = 1.0, theta: float = 0.05,
                  input_gain: float = 1.0) -> None:
@@ -109,22 +109,26 @@ class LIFNet(nn.Module):
 
     Per layer, with ``beta = exp(-dt/tau_mem)`` (tau in ms, so the leak is dt-independent)::
 
-        v[t] = beta * v[t-1] * (1 - s[t-1]) + W s_in[t] + bias   (reset to zero after a spike)
-        s[t] = [v[t] > 1]                                          (strict, fast-sigmoid surrogate)
-        o[t] = beta_out * o[t-1] + W_out s_H[t] + bias_out         (logits)
+        v[t] = beta * v[t-1] * (1 - s[t-1]) + W s_in[t] + (1 - beta) * bias
+        s[t] = [v[t] > 1]                            (strict, fast-sigmoid surrogate)
+        o[t] = beta_out * o[t-1] + W_out s_H[t] + (1 - beta_out) * bias_out     (logits)
 
-    Input spikes add W per spike, so the response to an event is dt-independent.
+    (reset to zero: the spike of step t zeroes v before the decay of step t+1.) Input spikes add
+    W per spike and the bias is a constant current with steady state ``bias``, so the response
+    to an event and the bias are dt-independent.
     """
 
-    def __init__(self, n_inputs: int = 2, n_hidden: int = 64, n_outputs: int = 5, n_layers: int = 2,
+    def __init__(self, n_inputs: int = 2, n_hidden: int = 64, n_outputs: int = 7, n_layers: int = 2,
                  tau_mem_ms: float = 5.0, tau_out_ms: float = 10.0, dt: float = 1.0, slope: float = 10.0,
                  input_gain: float = 1.0) -> None:
         super().__init__()
         sizes = [n_inputs] + [n_hidden] * n_layers
-        self.fcs = nn.ModuleList([nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.fcs = nn.ModuleList([nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:])])
+        self.biases = nn.ParameterList([nn.Parameter(torch.zeros(b)) for b in sizes[1:]])
         with torch.no_grad():
             self.fcs[0].weight.mul_(input_gain)
-        self.out = nn.Linear(n_hidden, n_outputs)
+        self.out = nn.Linear(n_hidden, n_outputs, bias=False)
+        self.out_bias = nn.Parameter(torch.zeros(n_outputs))
         self.dt, self.slope = float(dt), float(slope)
         self.beta = math.exp(-dt / tau_mem_ms)
         self.beta_out = math.exp(-dt / tau_out_ms)
@@ -141,12 +145,13 @@ class LIFNet(nn.Module):
         v_new, s_new = [], []
         inp = u
         for i, fc in enumerate(self.fcs):
-            v = self.beta * state["v"][i] * (1 - state["s"][i]) + lin(i, inp, fc)
+            v = (self.beta * state["v"][i] * (1 - state["s"][i]) + lin(i, inp, fc)
+                 + (1 - self.beta) * self.biases[i])
             s = fast_sigmoid_heaviside(v - 1.0, self.slope)
             v_new.append(v)
             s_new.append(s)
             inp = s
-        o = self.beta_out * state["o"][0] + lin(len(self.fcs), inp, self.out)
+        o = self.beta_out * state["o"][0] + lin(len(self.fcs), inp, self.out) + (1 - self.beta_out) * self.out_bias
         return o, {"v": v_new, "s": s_new, "o": [o]}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,7 +168,7 @@ class LIFNet(nn.Module):
 
 def gamma_delay(**config) -> GammaNet:
     """Delay task defaults: 2 inputs, 32 hidden, 5 classes, K = 8 buckets of tau = 2 ms."""
-    return GammaNet(**{"n_inputs": 2, "n_hidden": 32, "n_outputs": 5, "n_buckets": 8, "tau_ms": 2.0,
+    return GammaNet(**{"n_inputs": 2, "n_hidden": 32, "n_outputs": 7, "n_buckets": 8, "tau_ms": 2.0,
                        **config})
 
 
@@ -176,10 +181,10 @@ def gamma_seqdigits(**config) -> GammaNet:
 register(ModelEntry(
     name="gamma-delay", paper="SpikingGamma (Koopman, Otte, Bohte 2026) [reconstruction]", task="delay",
     metric="accuracy", higher_is_better=True, builder=gamma_delay,
-    description="Gamma-bucket synapses + sigma-delta ReLU, online-trained, ITD-like delay task (5 classes)",
+    description="Gamma-bucket synapses + sigma-delta ReLU, online-trained, ITD-like delay task (7 classes)",
 ))
 register(ModelEntry(
     name="gamma-seqdigits", paper="SpikingGamma (Koopman, Otte, Bohte 2026) [reconstruction]",
-    task="seq-digits", metric="accuracy", higher_is_better=True, builder=gamma_seqdigits,
+    task="digit-events", metric="accuracy", higher_is_better=True, builder=gamma_seqdigits,
     description="Gamma-bucket synapses + sigma-delta ReLU, online-trained, row-sequential event digits",
 ))

@@ -5,7 +5,8 @@ spikes at distinct integer times (ms) drawn uniformly from ``[src_lo, src_hi]``;
 receives them unchanged, channel 1 delayed by ``d`` ms (``d`` in ``delays_ms``, the class:
 d < 0 means channel 1 leads). All event times are integers in ms, so the task is *identical in
 continuous time* at dt = 1, 0.5, 0.25, 0.1 ms (every event time lies on every grid): only the
-model's time resolution changes, which is what the dt sweep tests. With ``jitter_ms > 0``
+model's time resolution changes, which is what the dt sweep tests. Each channel also gets
+``n_noise`` independent distractor spikes (integer ms in the source range). With ``jitter_ms > 0``
 each channel's events get independent uniform jitter, rounded to the dt grid.
 
 Inputs: (B, T, 2) spike counts per step, ``T = duration_ms / dt``. Outputs are read out over
@@ -21,7 +22,9 @@ import torch
 from zoo.tasks import Task, register_task
 
 READOUT_FRACTION = 0.5
-DELAYS_MS = (-4, -2, 0, 2, 4)
+# readout fraction per task name (tasks using the window loss register theirs here; learners read it)
+READOUT_FRACTIONS: dict[str, float] = {"delay": READOUT_FRACTION}
+DELAYS_MS = (-3, -2, -1, 0, 1, 2, 3)
 SPLIT_SEEDS = {"train": 0, "test": 1_000_003}
 
 
@@ -45,7 +48,7 @@ def window_accuracy(outputs: torch.Tensor, targets: torch.Tensor, fraction: floa
 
 def load(split: str = "train", n: int | None = None, dt: float = 1.0, duration_ms: float = 24.0,
          n_events: int = 3, src_lo: int = 4, src_hi: int = 10, delays_ms: tuple[int, ...] = DELAYS_MS,
-         jitter_ms: float = 0.0, seed: int = 0, n_train: int = 2000, n_test: int = 500,
+         jitter_ms: float = 0.0, n_noise: int = 0, seed: int = 0, n_train: int = 2000, n_test: int = 500,
          ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs (B, T, 2) float32 spike counts and labels (B,) int64 (index into ``delays_ms``)."""
     if split not in SPLIT_SEEDS:
@@ -60,6 +63,9 @@ def load(split: str = "train", n: int | None = None, dt: float = 1.0, duration_m
     for b in range(size):
         src = rng.choice(np.arange(src_lo, src_hi + 1), size=n_events, replace=False).astype(np.float64)
         chans = [src, src + delays[labels[b]]]
+        if n_noise:  # independent distractor spikes per channel, integer ms in the source range
+            chans = [np.concatenate([c, rng.integers(src_lo, src_hi + 1, size=n_noise).astype(np.float64)])
+                     for c in chans]
         for c, times in enumerate(chans):
             if jitter_ms > 0:
                 times = times + rng.uniform(-jitter_ms, jitter_ms, size=len(times))
@@ -75,5 +81,5 @@ TASK = register_task(Task(
     metric=window_accuracy,
     metric_name="accuracy",
     higher_is_better=True,
-    description="ITD-like relative delay of two spike channels, 5 classes (-4..4 ms), dt in ms",
+    description="ITD-like relative delay of two spike channels, 7 classes (-3..3 ms) + distractors, dt in ms",
 ))
