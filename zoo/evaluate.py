@@ -30,7 +30,19 @@ def export_graph(name: str, model: torch.nn.Module | None = None):
     if dt is None:
         raise ZooError(f"model {name!r}: weights metadata has no dt")
     contract = {k: v for k, v in w.meta.get("contract", {}).items()}
-    return to_nir(model, dt=dt, metadata={"model": name, "recipe": w.recipe, "sha256": w.sha256, **contract})
+    x, _ = load_eval_data(name, 1)
+    if w.meta.get("task", {}).get("encoding") == "direct" and "input_frac_bits" not in contract:
+        contract["input_frac_bits"] = _exact_frac_bits(load_eval_data(name, None)[0].numpy())
+    return to_nir(model, dt=dt, metadata={"model": name, "recipe": w.recipe, "sha256": w.sha256, **contract},
+                  input_shape=tuple(x.shape[2:]))
+
+
+def _exact_frac_bits(x: np.ndarray, max_bits: int = 12) -> int:
+    """Smallest k such that every value of ``x`` is a multiple of 2^-k (graded inputs)."""
+    for k in range(max_bits + 1):
+        if np.array_equal(x * 2 ** k, np.round(x * 2 ** k)):
+            return k
+    raise ZooError(f"graded inputs are not multiples of 2^-{max_bits}: not exactly representable in fixed point")
 
 
 def load_eval_data(name: str, samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,7 +7,9 @@ Per population a scale S (state units per float unit, before the <<6 alignment):
   mant 13-bit signed, exp 0..7); v_reset_int = round(v_reset*S*64);
   du_int = round(4096*du) - 1 (12-bit, Lava's +1 offset); dv_int = round(4096*dv).
 S = 254*2^e / max|W|, with the largest e in 0..7 that keeps vth*S*4 <= 2^17-1 (headroom for v
-above threshold within 24 bits); non-spiking populations and readouts use e = 0.
+above threshold within 24 bits) and the bias within 13-bit mantissa << 7; non-spiking
+populations and readouts use e = 0; S is lowered (fewer weight bits, reported) if the threshold
+or bias still does not fit.
 Dequantisation: voltage = v_int / (64*S); readout Dense value = a_int / S.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from exporters.nir.io import NIRError
 
 VTH_MAX = 2 ** 17 - 1
 BIAS_MANT_MAX = 2 ** 12 - 1
+BIAS_MAX = BIAS_MANT_MAX << 7
 
 
 @dataclass
@@ -105,11 +108,13 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
         if wmax == 0:
             raise NIRError(f"node {name!r}: all incoming weights are zero; nothing to quantise against")
         e = 0
+        bmax = float(np.abs(spec.bias_v).max())
         if spec.spiking:
             if np.any(spec.vth <= 0):
                 raise NIRError(f"node {name!r}: fixed point needs v_threshold > 0 (Loihi vth is unsigned)")
             vmax = float(spec.vth.max())
-            while e < 7 and vmax * 254 * 2 ** (e + 1) / wmax * 4 <= VTH_MAX:
+            while e < 7 and vmax * 254 * 2 ** (e + 1) / wmax * 4 <= VTH_MAX \
+                    and bmax * 254 * 2 ** (e + 1) / wmax * 64 <= BIAS_MAX:
                 e += 1
             s = 254 * 2 ** e / wmax
             if vmax * s > VTH_MAX:
@@ -117,6 +122,9 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
                 rep.notes.append("scale limited by the 17-bit threshold: weights use fewer than 8 bits")
         else:
             s = 254 / wmax
+        if bmax * s * 64 > BIAS_MAX:
+            s = BIAS_MAX / (64 * bmax)
+            rep.notes.append("scale limited by the 13-bit bias mantissa: weights use fewer than 8 bits")
         rep.scale, rep.weight_exp = s, e
         for d in incoming:
             weights[d.name] = quantize_weights(d.weight, s, e, name, rep)

@@ -132,14 +132,21 @@ def chain_to_nir(model: nn.Module, dt: float, metadata: dict[str, Any] | None = 
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=dict(metadata or {}))
 
 
-def to_nir(model: nn.Module, dt: float, metadata: dict[str, Any] | None = None) -> nir.NIRGraph:
+def to_nir(model: nn.Module, dt: float, metadata: dict[str, Any] | None = None,
+           input_shape: tuple[int, ...] | None = None) -> nir.NIRGraph:
     """Export ``model`` to a NIR graph with ``dt`` (seconds) and ``metadata`` in graph metadata.
 
-    Models with non-chain structure (recurrence, extension neurons) implement
-    ``model.to_nir(dt) -> nir.NIRGraph`` themselves."""
+    Models with non-chain structure implement ``model.to_nir(dt) -> nir.NIRGraph`` or have a
+    graph exporter in :data:`exporters.nir.zoo_models.GRAPH_EXPORTERS`; ``input_shape`` (without
+    batch and time) is needed where the first layer does not fix it (convolutions)."""
     if dt is None or not dt > 0:
         raise NIRError(f"dt must be a positive number of seconds, got {dt!r}")
     meta = {"dt": float(dt), "producer": "lava-nir-zoo", **(metadata or {})}
+    from exporters.nir.zoo_models import GRAPH_EXPORTERS
+
+    if type(model).__name__ in GRAPH_EXPORTERS:
+        nodes, edges = GRAPH_EXPORTERS[type(model).__name__](model, dt, input_shape)
+        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
     if hasattr(model, "to_nir"):
         graph = model.to_nir(dt)
         graph.metadata = {**meta, **(graph.metadata or {})}

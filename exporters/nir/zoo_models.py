@@ -1,0 +1,108 @@
+"""NIR exporters for zoo networks whose structure is not a plain chain of children.
+
+``GRAPH_EXPORTERS[class name] = fn(model, dt, input_shape) -> (nodes, edges)`` (nodes include ``input`` and
+``output``). :func:`exporters.nir.export.to_nir` consults this table before chain export.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import nir
+import numpy as np
+import torch
+from torch import nn
+
+from exporters.nir.io import NIRError
+
+GraphExporter = Callable[[nn.Module, float, tuple], tuple[dict, list]]
+GRAPH_EXPORTERS: dict[str, GraphExporter] = {}  # keyed by class qualname, so zoo modules load lazily
+
+
+def _a(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def _spatial(op: nn.Module, shape: tuple[int, ...], name: str) -> tuple[nir.NIRNode | None, tuple[int, ...]]:
+    """NIR node and output shape of a parameter-free spatial operator (or None for Identity)."""
+    if isinstance(op, nn.Identity):
+        return None, shape
+    if isinstance(op, nn.AvgPool2d):
+        k = np.array(np.broadcast_to(op.kernel_size, (2,)))
+        s = np.array(np.broadcast_to(op.stride if op.stride is not None else op.kernel_size, (2,)))
+        p = np.array(np.broadcast_to(op.padding, (2,)))
+        out = (shape[0], *((np.array(shape[1:]) + 2 * p - k) // s + 1))
+        node = nir.AvgPool2d(kernel_size=k, stride=s, padding=p)
+        node.input_type, node.output_type = {"input": np.array(shape)}, {"output": np.array(out)}
+        return node, tuple(int(v) for v in out)
+    if isinstance(op, nn.Flatten):
+        out = (int(np.prod(shape)),)
+        return nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1), out
+    if isinstance(op, nn.Sequential):
+        raise NIRError(f"{name}: nested Sequential must be expanded by the caller")
+    raise NIRError(f"{name}: {type(op).__name__} has no NIR export")
+
+
+def _synapse(syn: nn.Module, shape: tuple[int, ...], name: str) -> tuple[nir.NIRNode, tuple[int, ...]]:
+    if isinstance(syn, nn.Linear):
+        node = nir.Affine(weight=_a(syn.weight), bias=_a(syn.bias)) if syn.bias is not None else \
+            nir.Linear(weight=_a(syn.weight))
+        return node, (syn.out_features,)
+    if isinstance(syn, nn.Conv2d):
+        bias = _a(syn.bias) if syn.bias is not None else np.zeros(syn.out_channels)
+        node = nir.Conv2d(input_shape=tuple(shape[1:]), weight=_a(syn.weight), stride=syn.stride,
+                          padding=syn.padding, dilation=syn.dilation, groups=syn.groups, bias=bias)
+        return node, tuple(int(v) for v in node.output_type["output"])
+    raise NIRError(f"{name}: synapse {type(syn).__name__} has no NIR export")
+
+
+def stop_lif_node(alpha: torch.Tensor, v_threshold: torch.Tensor, shape: tuple[int, ...], dt: float,
+                  name: str) -> nir.NIRNode:
+    """STOP LIF (v = alpha*(v - theta*s) + I, soft reset) as NIR LIF with zoo.reset=subtract:
+    tau = dt/(1-alpha), r = tau/dt (so dt/tau*r = 1); alpha = 1 -> IF(r=1/dt)."""
+    a = float(alpha.detach().clamp(0, 1))
+    thr = _a(v_threshold)
+    thr = np.broadcast_to(thr.reshape(-1, *([1] * (len(shape) - 1))), shape).copy()
+    meta = {"zoo.reset": "subtract"}
+    if a >= 1.0:
+        return nir.IF(r=np.full(shape, 1 / dt), v_threshold=thr, v_reset=np.zeros(shape), metadata=meta)
+    tau = np.full(shape, dt / (1 - a))
+    return nir.LIF(tau=tau, r=tau / dt, v_leak=np.zeros(shape), v_threshold=thr, v_reset=np.zeros(shape),
+                   metadata=meta)
+
+
+def _stopnet(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> tuple[dict, list]:
+    first = model.blocks[0].syn
+    if isinstance(first, nn.Linear):
+        shape: tuple[int, ...] = (first.in_features,)
+    elif input_shape is None:
+        raise NIRError("STOPNet with a Conv2d input layer: pass input_shape=(C, H, W) to to_nir")
+    else:
+        shape = tuple(int(v) for v in input_shape)
+    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array(shape)})}
+    edges, prev = [], "input"
+
+    def add(name: str, node: nir.NIRNode | None) -> None:
+        nonlocal prev
+        if node is not None:
+            nodes[name] = node
+            edges.append((prev, name))
+            prev = name
+
+    for i, block in enumerate(model.blocks):
+        node, shape = _spatial(block.pre, shape, f"blocks.{i}.pre")
+        add(f"blocks.{i}.pre", node)
+        node, shape = _synapse(block.syn, shape, f"blocks.{i}.syn")
+        add(f"blocks.{i}.syn", node)
+        add(f"blocks.{i}.lif", stop_lif_node(block.lif.alpha, block.lif.v_threshold, shape, dt, f"blocks.{i}.lif"))
+    pre = list(model.readout_pre) if isinstance(model.readout_pre, nn.Sequential) else [model.readout_pre]
+    for j, op in enumerate(pre):
+        node, shape = _spatial(op, shape, f"readout_pre.{j}")
+        add(f"readout_pre.{j}", node)
+    node, shape = _synapse(model.readout, shape, "readout")
+    add("readout", node)
+    nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
+    edges.append((prev, "output"))
+    return nodes, edges
+
+
+GRAPH_EXPORTERS["STOPNet"] = _stopnet
