@@ -152,6 +152,22 @@ def test_tbptt_k_equals_T_is_bptt_and_k1_differs(variant):
     assert max(float((d_k3[k] - d_full[k]).abs().max()) for k in d_full) > 1e-4
 
 
+def test_li_readout_hand_computed():
+    m = STARRSNN(n_inputs=1, n_hidden=2, n_outputs=1, variant="plain", readout="li", tau_out=2.0)
+    with torch.no_grad():
+        m.fc_in.weight.copy_(torch.tensor([[2.0], [0.5]]))
+        m.fc_in.bias.zero_()
+        m.rec.weight.zero_()
+        m.readout.weight.copy_(torch.tensor([[1.0, 3.0]]))
+        m.readout.bias.fill_(0.25)
+    kappa = math.exp(-0.5)
+    y = m(torch.ones(2, 1, 1))[:, 0, 0]
+    # step 1: v = [2, 0.5] -> s = [1, 0]; o = 0 + 1 + 0.25
+    # step 2: u = [2-1, 0.5]; v = alpha*u + [2, 0.5], alpha = exp(-1/5) -> [2.82, 0.91] -> s = [1, 0]
+    #         o = kappa*1.25 + 1 + 0.25
+    torch.testing.assert_close(y, torch.tensor([1.25, kappa * 1.25 + 1.25]))
+
+
 def test_tbptt_update_every_step_changes_weights_T_times():
     model = _tiny("star")
     learner = make_learner("tbptt", model, get_task("mackey_glass"), K=1, update_every=1, optimizer="sgd", lr=0.0)
@@ -201,9 +217,9 @@ def test_registered_models_forward():
         e = get_entry(name)
         m = e.builder()
         assert m(torch.zeros(5, 2, n_in)).shape == (5, 2, n_out)
-        assert set(m.state_dict()) == {"fc_in.weight", "fc_in.bias", "rec.weight", "cell.leak_logit",
-                                       "cell.v_threshold", "cell.beta", "cell.rho", "readout.weight",
-                                       "readout.bias"}
+        keys = {"fc_in.weight", "fc_in.bias", "rec.weight", "cell.leak_logit", "cell.v_threshold", "cell.beta",
+                "cell.rho", "readout.weight", "readout.bias"}
+        assert set(m.state_dict()) == (keys | {"readout_kappa"} if name == "star-gestures" else keys)
 
 
 @pytest.mark.parametrize("name", ["star-mackey-glass", "star-lorenz", "star-gestures"])

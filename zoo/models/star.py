@@ -6,7 +6,10 @@ Architecture (our reconstruction; the paper's exact network is not public, see
     I_t = fc_in(x_t) + rec(s_{t-1})            # x_t graded (real-valued forecasting input) or
                                                # 0/1 events (gestures) fed by a Linear layer
     s_t, (u_t, a_t) = STAR adaptive LIF step   # zoo.neurons.star_alif (soft reset, strict v > th)
-    y_t = readout(u_t)                         # linear readout of the post-reset membrane
+    y_t = readout(u_t)                         # readout="membrane": linear readout of the
+                                               #   post-reset membrane (default), or
+    o_t = kappa * o_{t-1} + readout(s_t)       # readout="li": leaky-integrator readout of the
+    y_t = o_t                                  #   hidden spikes, kappa = exp(-dt/tau_out)
 
 Variants (the ablation of the paper): ``adaptive`` = per-neuron learnable leak + adaptive
 threshold; ``spsg`` = separated-propagation surrogate gradient. ``plain`` LIF-RSNN has both off
@@ -14,7 +17,9 @@ threshold; ``spsg`` = separated-propagation surrogate gradient. ``plain`` LIF-RS
 
 state_dict: ``fc_in.weight`` (H, n_in), ``fc_in.bias`` (H), ``rec.weight`` (H, H, no bias),
 ``cell.leak_logit`` (H), ``cell.v_threshold`` (H), ``cell.beta`` (H), ``cell.rho`` (H),
-``readout.weight`` (K, H), ``readout.bias`` (K). dt = 1 step.
+``readout.weight`` (K, H), ``readout.bias`` (K), and with ``readout="li"`` the buffer
+``readout_kappa`` (K). dt = 1 step. The model state is ``(STARALIFState, o)`` (o: LI readout
+state, zeros for the membrane readout).
 """
 from __future__ import annotations
 
@@ -46,7 +51,8 @@ class STARRSNN(nn.Module):
                  adaptive: Optional[bool] = None, spsg: Optional[bool] = None,
                  tau_mem: Any = (2.0, 20.0), tau_adapt: Any = (5.0, 50.0), tau_mem_plain: float = 5.0,
                  v_threshold: float = 1.0, beta: float = 0.5, slope: float = 10.0,
-                 rec_scale: float = 0.5, input_scale: float = 1.0) -> None:
+                 rec_scale: float = 0.5, input_scale: float = 1.0, readout: str = "membrane",
+                 tau_out: float = 5.0) -> None:
         super().__init__()
         flags = dict(VARIANTS[variant])
         if adaptive is not None:
@@ -62,21 +68,33 @@ class STARRSNN(nn.Module):
             v_threshold=v_threshold, beta=beta, adaptive=flags["adaptive"],
             learn_leak=flags["adaptive"], spsg=flags["spsg"], slope=slope)
         self.readout = nn.Linear(n_hidden, n_outputs)
+        if readout not in ("membrane", "li"):
+            raise ValueError(f"readout must be 'membrane' or 'li', got {readout!r}")
+        self.readout_mode, self.n_outputs = readout, n_outputs
+        if readout == "li":
+            self.register_buffer("readout_kappa", torch.full((n_outputs,), float(torch.exp(torch.tensor(-1.0 / tau_out)))))
         with torch.no_grad():
             self.fc_in.weight.mul_(input_scale)
             nn.init.normal_(self.rec.weight, 0.0, rec_scale / n_hidden ** 0.5)
             self.rec.weight.fill_diagonal_(0.0)
 
-    def forward(self, x: torch.Tensor, state: Optional[STARALIFState] = None, return_state: bool = False):
+    def forward(self, x: torch.Tensor, state: Optional[tuple[STARALIFState, torch.Tensor]] = None,
+                return_state: bool = False):
         if state is None:
-            state = zero_state(x.shape[1], self.n_hidden, x.dtype, x.device)
+            state = (zero_state(x.shape[1], self.n_hidden, x.dtype, x.device),
+                     torch.zeros(x.shape[1], self.n_outputs, dtype=x.dtype, device=x.device))
+        nstate, o = state
         drive = self.fc_in(x)  # (T, B, H): input layer applied to all steps at once
         outs = []
         for d_t in drive:
-            _, state = self.cell(d_t + self.rec(state.s), state)
-            outs.append(self.readout(state.u))
+            _, nstate = self.cell(d_t + self.rec(nstate.s), nstate)
+            if self.readout_mode == "li":
+                o = self.readout_kappa * o + self.readout(nstate.s)
+            else:
+                o = self.readout(nstate.u)
+            outs.append(o)
         y = torch.stack(outs)
-        return (y, state) if return_state else y
+        return (y, (nstate, o)) if return_state else y
 
     @torch.no_grad()
     def spikes(self, x: torch.Tensor) -> torch.Tensor:
@@ -102,5 +120,5 @@ LORENZ = _entry("star-lorenz", "lorenz", "nrmse", False,
                 "STAR adaptive recurrent LIF (64), Lorenz-63 one-step forecast, TBPTT K=1 + SPSG",
                 n_inputs=3, n_outputs=3, n_hidden=64)
 GESTURES = _entry("star-gestures", "gestures", "accuracy", True,
-                  "STAR adaptive recurrent LIF (128), generated event-camera gestures (8 classes), TBPTT K=1 + SPSG",
-                  n_inputs=512, n_outputs=8, n_hidden=128)
+                  "STAR adaptive recurrent LIF (128) + LI readout, generated event-camera gestures (8 classes), "
+                  "TBPTT K=1 + SPSG", n_inputs=512, n_outputs=8, n_hidden=128, readout="li", tau_out=10.0)
