@@ -1,0 +1,149 @@
+"""``zoo nir info|run|compare FILE.nir``: run NIR files from any tool on every backend.
+
+Input ``.npy``: shape (T, *input_shape) or (batch, T, *input_shape). ``run`` writes an
+``.npz`` with ``output`` (batch, T, *output_shape), ``latency`` and, for Lava backends, the
+recorded ``spikes/<population>``. ``compare`` runs torch, Lava float, Lava fixed and the
+emulator on the same input and reports their agreement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoo.registry import ZooError
+
+
+def _load(args: argparse.Namespace):
+    from exporters.nir import graph_dt, read
+
+    graph = read(args.file)
+    dt = graph_dt(graph, args.dt)
+    return graph, dt
+
+
+def _inputs(path: str, graph) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise ZooError(f"input file {p} not found")
+    try:
+        x = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        raise ZooError(f"input file {p}: not a numeric .npy array ({exc})") from None
+    in_node = next(n for n in graph.nodes.values() if type(n).__name__ == "Input")
+    in_shape = tuple(int(v) for v in np.ravel(next(iter(in_node.input_type.values()))))
+    if x.ndim == len(in_shape) + 1:
+        x = x[None]
+    if x.ndim != len(in_shape) + 2 or tuple(x.shape[2:]) != in_shape:
+        raise ZooError(f"input file {p}: shape {x.shape} does not match (T, {in_shape}) or (batch, T, {in_shape})")
+    return x.astype(np.float64)
+
+
+def describe(graph, dt: float) -> list[dict[str, Any]]:
+    """Nodes, shapes, parameters and what the Lava compiler maps each to."""
+    from exporters.lava.plan import compile_plan
+    from exporters.nir.io import NIRError
+
+    try:
+        mapping, problem = compile_plan(graph, dt).mapping, None
+    except NIRError as exc:
+        mapping, problem = {}, str(exc)
+    rows = []
+    for name, node in graph.nodes.items():
+        params = {k: list(np.shape(v)) for k, v in vars(node).items()
+                  if isinstance(v, np.ndarray) and k not in ("input_type", "output_type")}
+        rows.append({"node": name, "type": type(node).__name__,
+                     "input": [int(v) for v in np.ravel(next(iter(node.input_type.values())))]
+                     if getattr(node, "input_type", None) and next(iter(node.input_type.values())) is not None else None,
+                     "params": params, "metadata": {k: str(v) for k, v in (node.metadata or {}).items()},
+                     "lava": mapping.get(name, "-")})
+    return rows + ([{"node": "(compiler)", "type": "error", "lava": problem}] if problem else [])
+
+
+def info(args: argparse.Namespace) -> None:
+    from exporters.nir import read
+
+    graph = read(args.file)
+    dt = args.dt if args.dt is not None else (graph.metadata or {}).get("dt")
+    rows = describe(graph, dt) if dt else describe_without_dt(graph)
+    if args.json:
+        print(json.dumps({"file": args.file, "dt": dt, "metadata": {k: str(v) for k, v in graph.metadata.items()},
+                          "nodes": rows}, indent=2))
+        return
+    print(f"{args.file}: dt = {dt if dt else 'unknown (pass --dt)'}")
+    for r in rows:
+        print(f"  {r['node']:24s} {r['type']:10s} in={r.get('input')} params={r.get('params', {})} -> {r['lava']}")
+
+
+def describe_without_dt(graph) -> list[dict[str, Any]]:
+    return [{"node": n, "type": type(v).__name__, "lava": "needs --dt"} for n, v in graph.nodes.items()]
+
+
+def run_backend(graph, dt: float, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
+    import torch
+
+    from exporters.lava import build_plan, emulate, run_lava
+    from exporters.nir import from_nir
+
+    if backend == "torch":
+        ex = from_nir(graph, dt=dt)
+        with torch.no_grad():
+            out = ex(torch.from_numpy(x).transpose(0, 1), record=True).transpose(0, 1).numpy()
+        res = {"output": out, "latency": np.array(0)}
+        pops = [n for n, v in ex.nodes.items() if type(v).__name__ in ("LIF", "IF", "CubaLIF", "Threshold")]
+        res.update({f"spikes/{n}": ex.records[n].transpose(0, 1).numpy() for n in pops})
+        return res
+    plan = build_plan(graph, "float" if backend == "lava-float" else "fixed", dt=dt)
+    run = emulate(plan, x) if backend == "emulator" else run_lava(plan, x)
+    res = {"output": run.output, "latency": np.array(run.latency)}
+    res.update({f"spikes/{n}": s for n, s in run.spikes.items()})
+    if backend != "lava-float":
+        res["output_raw"] = run.output_raw
+    return res
+
+
+def run(args: argparse.Namespace) -> None:
+    graph, dt = _load(args)
+    x = _inputs(args.input, graph)
+    res = run_backend(graph, dt, x, args.backend)
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise ZooError(f"cannot write {out}: directory {out.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out.parent)
+    os.close(fd)
+    try:
+        np.savez(tmp, **res)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    summary = {"file": args.file, "backend": args.backend, "output": str(out), "latency": int(res["latency"]),
+               "output_shape": list(res["output"].shape)}
+    print(json.dumps(summary) if args.json else f"wrote {out}: output {res['output'].shape}, latency {summary['latency']}")
+
+
+def compare(args: argparse.Namespace) -> None:
+    graph, dt = _load(args)
+    x = _inputs(args.input, graph)
+    runs = {b: run_backend(graph, dt, x, b) for b in ("torch", "lava-float", "lava-fixed", "emulator")}
+    ref = runs["torch"]
+    report: dict[str, Any] = {"file": args.file, "dt": dt, "latency": int(runs["lava-float"]["latency"])}
+    for b in ("lava-float", "lava-fixed", "emulator"):
+        keys = [k for k in runs[b] if k.startswith("spikes/") and k in ref]
+        total = sum(ref[k].size for k in keys)
+        report[f"spike_match_{b}_vs_torch"] = (sum(int((runs[b][k] == ref[k]).sum()) for k in keys) / total
+                                               if total else None)
+        report[f"output_max_abs_diff_{b}_vs_torch"] = float(np.abs(runs[b]["output"] - ref["output"]).max())
+    a, e = runs["lava-fixed"], runs["emulator"]
+    report["emulator_bit_exact"] = bool(all(np.array_equal(a[k], e[k]) for k in e if k.startswith("spikes/"))
+                                        and np.array_equal(a["output_raw"], e["output_raw"]))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for k, v in report.items():
+            print(f"{k:42s} {v}")
