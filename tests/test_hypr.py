@@ -161,9 +161,9 @@ def test_hypr_full_length_equals_offline_eprop(neuron):
 
 def test_learners_registered_and_step():
     from zoo.learning import make_learner
-    from zoo.tasks import get_task
+    from zoo.tasks import bsd
 
-    task = get_task("bsd")
+    task = bsd.TASK
     m, x, y = _problem("brf", T=20)
     before = {k: v.clone() for k, v in m.state_dict().items()}
     for rule, kw in (("hypr", {"lam": 7}), ("eprop", {})):
@@ -219,9 +219,9 @@ def test_bsd_deterministic_and_shaped():
 
 
 def test_pixel_digits():
-    from zoo.tasks import get_task
+    from zoo.tasks import pixel_digits
 
-    x, y = get_task("pixel-digits").load("train", n=4)
-    xp, _ = get_task("pixel-digits-perm").load("train", n=4)
+    x, y = pixel_digits.load("train", n=4)
+    xp, _ = pixel_digits.load_permuted("train", n=4)
     assert x.shape == (4, 72, 1) and y.shape == (4, 72)
     assert torch.allclose(x.sum(1), xp.sum(1)) and not torch.equal(x, xp)

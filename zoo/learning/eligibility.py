@@ -178,9 +178,9 @@ class EpropGradient:
         S, dt = m.cell.state_size, m.w_in.dtype
         theta_g = m.cell.effective()
         kappa_g = m.kappa()
-        theta = tuple(t.detach() for t in theta_g)
+        theta = m.cell.params(tuple(t.detach() for t in theta_g))
         kappa = kappa_g.detach()
-        P = len(theta)
+        P = len(theta_g)
         I = nin + N
         n_lab = int((tgt >= 0).sum())
         h, z, y = m.cell.init_state(B, dt), torch.zeros(B, N, dtype=dt), torch.zeros(B, K, dtype=dt)

@@ -60,7 +60,7 @@ class RecurrentSNN(nn.Module):
         h = self.cell.init_state(B, x.dtype)
         z = torch.zeros(B, self.n_hidden, dtype=x.dtype)
         y = torch.zeros(B, self.n_outputs, dtype=x.dtype)
-        theta = self.cell.effective()
+        theta = self.cell.params()
         kappa = self.kappa()
         i_in = x @ self.w_in.t()  # (T, B, N), all steps at once
         ys, zs = [], []

@@ -82,6 +82,8 @@ class ALIFCell(LocalCell):
                 torch.exp(-1.0 / self.tau_adp.clamp(*self.ranges["tau_adp"])))
 
     def params(self, theta=None) -> ALIFParameters:
+        if isinstance(theta, ALIFParameters):
+            return theta
         al, rho = theta if theta is not None else self.effective()
         return ALIFParameters(al, rho, self.theta0, self.beta_a)
 

@@ -47,6 +47,11 @@ class BRFParameters(NamedTuple):
     b_offset: torch.Tensor
     theta: float = 1.0
     dt: float = 0.01
+    p_omega: torch.Tensor | None = None  # cached sustain_osc(omega, dt) (computed if None)
+
+
+def _p_omega(p: "BRFParameters") -> torch.Tensor:
+    return p.p_omega if p.p_omega is not None else sustain_osc(p.omega, p.dt)
 
 
 def sustain_osc(omega: torch.Tensor, dt: float) -> torch.Tensor:
@@ -64,7 +69,7 @@ def brf_step(h: torch.Tensor, i: torch.Tensor, p: BRFParameters) -> torch.Tensor
     u, v, r = h[..., 0], h[..., 1], h[..., 2]
     z_prev = brf_spike(h, p)
     r_new = REFRACTORY_DECAY * r + z_prev  # q[t-1]
-    b = sustain_osc(p.omega, p.dt) - p.b_offset - r_new
+    b = _p_omega(p) - p.b_offset - r_new
     u_new = u + p.dt * (b * u - p.omega * v + i)
     v_new = v + p.dt * (p.omega * u + b * v)
     return torch.stack((u_new, v_new, r_new), dim=-1)
@@ -76,7 +81,7 @@ def brf_jacobians(h_prev: torch.Tensor, i: torch.Tensor, h: torch.Tensor, p: BRF
     dt, om = p.dt, p.omega
     psi_prev = double_gaussian_grad(u - p.theta - r)
     r_new = h[..., 2]
-    b = sustain_osc(om, dt) - p.b_offset - r_new
+    b = _p_omega(p) - p.b_offset - r_new
     dr_du, dr_dr = psi_prev, REFRACTORY_DECAY - psi_prev  # d r_new / d (u, r)
     zero = torch.zeros_like(u)
     one = torch.ones_like(u)
@@ -117,8 +122,10 @@ class BRFCell(LocalCell):
         return (self.omega.abs(), self.b_offset.abs())
 
     def params(self, theta: tuple[torch.Tensor, ...] | None = None) -> BRFParameters:
+        if isinstance(theta, BRFParameters):
+            return theta
         omega, b_offset = theta if theta is not None else self.effective()
-        return BRFParameters(omega, b_offset, self.theta, self.dt)
+        return BRFParameters(omega, b_offset, self.theta, self.dt, sustain_osc(omega, self.dt))
 
     def step(self, h, i, theta=None):
         return brf_step(h, i, self.params(theta))

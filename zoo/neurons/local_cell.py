@@ -52,6 +52,12 @@ class LocalCell(nn.Module):
         w.r.t. the raw ``nn.Parameter``s (clamps, abs, exp live here)."""
         raise NotImplementedError
 
+    def params(self, theta=None):
+        """The functional parameter tuple (``*Parameters`` NamedTuple) from effective values
+        ``theta`` (or from the module's own parameters); a ready tuple passes through, so
+        loops can build it once and pass it to ``step``/``spike``/``jacobians``."""
+        raise NotImplementedError
+
     def step(self, h: torch.Tensor, i: torch.Tensor, theta: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
         raise NotImplementedError
 

@@ -113,6 +113,8 @@ class SEAdLIFCell(LocalCell):
         return (torch.exp(-1.0 / tau_u), torch.exp(-1.0 / tau_w), self.a.clamp(*r["a"]), self.b.clamp(*r["b"]))
 
     def params(self, theta=None) -> SEAdLIFParameters:
+        if isinstance(theta, SEAdLIFParameters):
+            return theta
         al, be, a, b = theta if theta is not None else self.effective()
         return SEAdLIFParameters(al, be, a, b, self.q, self.theta)
 

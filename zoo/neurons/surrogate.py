@@ -78,6 +78,8 @@ class CallableHeaviside(torch.autograd.Function):
 
 def heaviside(x: torch.Tensor, grad_fn) -> torch.Tensor:
     """Spike ``[x > 0]`` (strict) whose backward uses the surrogate derivative ``grad_fn(x)``."""
+    if not (torch.is_grad_enabled() and x.requires_grad):  # no graph: skip the autograd.Function
+        return (x > 0).to(x.dtype)
     return CallableHeaviside.apply(x, grad_fn)
 
 
