@@ -31,18 +31,8 @@ def export_graph(name: str, model: torch.nn.Module | None = None):
         raise ZooError(f"model {name!r}: weights metadata has no dt")
     contract = {k: v for k, v in w.meta.get("contract", {}).items()}
     x, _ = load_eval_data(name, 1)
-    if w.meta.get("task", {}).get("encoding") == "direct" and "input_frac_bits" not in contract:
-        contract["input_frac_bits"] = _exact_frac_bits(load_eval_data(name, None)[0].numpy())
     return to_nir(model, dt=dt, metadata={"model": name, "recipe": w.recipe, "sha256": w.sha256, **contract},
                   input_shape=tuple(x.shape[2:]))
-
-
-def _exact_frac_bits(x: np.ndarray, max_bits: int = 12) -> int:
-    """Smallest k such that every value of ``x`` is a multiple of 2^-k (graded inputs)."""
-    for k in range(max_bits + 1):
-        if np.array_equal(x * 2 ** k, np.round(x * 2 ** k)):
-            return k
-    raise ZooError(f"graded inputs are not multiples of 2^-{max_bits}: not exactly representable in fixed point")
 
 
 def load_eval_data(name: str, samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,19 +87,27 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
     ref = from_nir(graph)
     with torch.no_grad():
         ref_out = ref(x.transpose(0, 1).double(), record=True).transpose(0, 1)
-    pops = {n for n, node in ref.nodes.items() if type(node).__name__ in ("LIF", "IF", "CubaLIF", "Threshold")}
+    from exporters.nir.executor import is_spiking
+
+    pops = {n for n, node in ref.nodes.items() if is_spiking(node)}
     ref_spikes = {n: ref.records[n].transpose(0, 1).numpy() for n in pops}
     if "torch" in backends:
-        result["agreement"]["torch_fp32_vs_nir_fp64_output_match"] = float(
-            (out.double().numpy() == ref_out.numpy()).mean()) if out.shape == ref_out.shape else float("nan")
+        result["agreement"]["torch_fp32_vs_nir_fp64_output_max_abs_diff"] = float(
+            np.abs(out.double().numpy() - ref_out.numpy()).max()) if out.shape == ref_out.shape else float("nan")
+    from exporters.lava.quantize import quantize_inputs
+
+    x_fixed, frac_bits, in_err = quantize_inputs(x.numpy())
+    if frac_bits:
+        result["input_quantization"] = {"frac_bits": frac_bits, "max_abs_rounding_error": in_err}
     plans = {}
     for backend in lava_backends:
         precision = "float" if backend == "lava-float" else "fixed"
         if precision not in plans:
-            plans[precision] = build_plan(graph, precision)
+            plans[precision] = build_plan(graph, precision, input_frac_bits=frac_bits)
         plan = plans[precision]
+        xin = x.numpy() if precision == "float" else x_fixed
         t0 = time.time()
-        run = emulate(plan, x.numpy()) if backend == "emulator" else run_lava(plan, x.numpy())
+        run = emulate(plan, xin) if backend == "emulator" else run_lava(plan, xin)
         runs[backend] = run
         value = task.metric(torch.from_numpy(run.output), y)
         result["backends"][backend] = {"value": value, "seconds": round(time.time() - t0, 3)}

@@ -95,7 +95,9 @@ def run_backend(graph, dt: float, x: np.ndarray, backend: str) -> dict[str, np.n
         with torch.no_grad():
             out = ex(torch.from_numpy(x).transpose(0, 1), record=True).transpose(0, 1).numpy()
         res = {"output": out, "latency": np.array(0)}
-        pops = [n for n, v in ex.nodes.items() if type(v).__name__ in ("LIF", "IF", "CubaLIF", "Threshold")]
+        from exporters.nir.executor import is_spiking
+
+        pops = [n for n, v in ex.nodes.items() if is_spiking(v)]
         res.update({f"spikes/{n}": ex.records[n].transpose(0, 1).numpy() for n in pops})
         return res
     plan = build_plan(graph, "float" if backend == "lava-float" else "fixed", dt=dt)

@@ -45,11 +45,13 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
     specs = plan.neurons if fixed else base.neurons
     for name, s in specs.items():
         neurons[name] = ZooNeuron(shape=(s.n,), du=s.du, dv=s.dv, vth=s.vth, bias_u=s.bias_u, bias_v=s.bias_v,
-                                  v_reset=s.v_reset, reset=s.reset, spiking=s.spiking, latency=s.latency,
+                                  v_reset=s.v_reset, da=s.da, ja=s.ja, reset=s.reset, spiking=s.spiking, latency=s.latency,
                                   window=window, name=name)
     net = LavaNetwork(source, {}, neurons)
     for d in base.denses:
-        graded = d.src == INPUT and not fixed or (d.src in specs and not specs[d.src].spiking)
+        if fixed and d.name == plan.host_readout:
+            continue
+        graded = d.graded(specs) and not (fixed and d.src == INPUT)
         if fixed:
             bits = 16 if d.src == INPUT and plan.input_frac_bits else 0
             dense = Dense(weights=plan.weights[d.name], weight_exp=plan.weight_exp[d.name], num_weight_bits=8,
@@ -59,10 +61,10 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
         net.denses[d.name] = dense
         if d.src == INPUT:
             source.s_out.connect(dense.s_in)
-        elif specs[d.src].spiking:
-            neurons[d.src].s_out.connect(dense.s_in)
-        else:
+        elif d.graded(specs):
             neurons[d.src].v_out.connect(dense.s_in)
+        else:
+            neurons[d.src].s_out.connect(dense.s_in)
         if d.dst == OUTPUT:
             net.out_sink = Sink(shape=(d.weight.shape[0],), buffer=total)
             dense.a_out.connect(net.out_sink.a_in)
@@ -72,7 +74,8 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
         if s.spiking:
             net.spike_sinks[name] = Sink(shape=(s.n,), buffer=total)
             neurons[name].s_out.connect(net.spike_sinks[name].a_in)
-        if record_v or (base.output_kind == "v" and base.output_src == name):
+        host = fixed and plan.host_readout and next(d for d in base.denses if d.name == plan.host_readout).src == name
+        if record_v or host or (base.output_kind == "v" and base.output_src == name):
             net.v_sinks[name] = Sink(shape=(s.n,), buffer=total)
             neurons[name].v_out.connect(net.v_sinks[name].a_in)
     return net

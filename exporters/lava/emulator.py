@@ -63,9 +63,10 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
     specs = plan.neurons if fixed else base.neurons
     dtype = np.int64 if fixed else np.float64
     step = step_fixed if fixed else step_float
-    weights = {d.name: (plan.weights[d.name] if fixed else d.weight) for d in base.denses}
+    weights = {d.name: (plan.weights.get(d.name, d.weight) if fixed else d.weight) for d in base.denses}
     u = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     v = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
+    adapt = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     out_s = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     buf = {d.name: np.zeros((batch, d.weight.shape[0]), dtype) for d in base.denses}
     rec_s = {n: np.zeros((batch, total, s.n), np.int8) for n, s in specs.items() if s.spiking}
@@ -81,15 +82,17 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
         for n, s in specs.items():
             if t < s.latency:
                 continue
-            u[n], v[n], spk = step(u[n], v[n], a_in[n], s.du, s.dv, s.vth, s.bias_u, s.bias_v, s.v_reset,
-                                   RESET_CODES[s.reset], s.spiking)
+            u[n], v[n], adapt[n], spk = step(u[n], v[n], adapt[n], a_in[n], s.du, s.dv, s.vth, s.bias_u, s.bias_v,
+                                             s.v_reset, s.da, s.ja, RESET_CODES[s.reset], s.spiking)
             out_s[n] = spk.astype(dtype)
             if s.spiking:
                 rec_s[n][:, t] = spk
             rec_v[n][:, t] = v[n]
         x_t = x[:, t] if t < steps else np.zeros((batch, base.n_in))
         for d in base.denses:
-            src = x_t.astype(dtype) if d.src == INPUT else (out_s[d.src] if specs[d.src].spiking else v[d.src])
+            if fixed and d.name == plan.host_readout:
+                continue
+            src = x_t.astype(dtype) if d.src == INPUT else (v[d.src] if d.graded(specs) else out_s[d.src])
             a = src @ weights[d.name].T
             if fixed:
                 e = plan.weight_exp[d.name]
@@ -112,8 +115,13 @@ def _align(plan: Plan | FixedPlan, rec_s: dict, rec_v: dict, out_dense: np.ndarr
         raw = volts[base.output_src]
         out = raw / (64.0 * plan.scale[base.output_src]) if fixed else raw.astype(np.float64)
     else:
-        raw = out_dense[:, base.latency:base.latency + steps]
-        out = raw / plan.scale[base.output_src] if fixed else raw.astype(np.float64)
+        if fixed and plan.host_readout:  # membrane readout: float weights on the recorded voltages
+            d = next(d for d in base.denses if d.name == plan.host_readout)
+            raw = volts[d.src]
+            out = (raw / (64.0 * plan.scale[d.src])) @ d.weight.T
+        else:
+            raw = out_dense[:, base.latency:base.latency + steps]
+            out = raw / plan.scale[base.output_src] if fixed else raw.astype(np.float64)
         if base.output_bias is not None:  # readout Affine bias: a host-side offset on the sink values
             out = out + base.output_bias
     out = out.reshape(out.shape[0], steps, *base.output_shape)

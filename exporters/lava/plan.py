@@ -11,6 +11,7 @@ the torch reference by ``plan.latency`` steps. Neuron mapping (forward Euler, st
   CubaLIF/CubaLI: du = dt/tau_syn, dv = dt/tau_mem, g = (dt*r/tau_mem)(dt/tau_syn) w_in,
             bias_u = g*c, bias_v = dt*v_leak/tau_mem
   Threshold: du = dv = 1, vth = threshold
+  zoo alif:  as LIF, plus da = dt/tau_adapt, ja = beta*da*r_adapt (adaptive threshold)
 where c is the summed Affine bias reaching the population; g scales the incoming weight rows.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from exporters.nir.executor import NEURONS, graph_dt, reset_mode
+from exporters.nir.extensions import V_TAP, alif_params, extension_name, is_extension
 from exporters.nir.graph import flatten_graph, schedule
 from exporters.nir.io import NIRError
 
@@ -46,7 +48,15 @@ class NeuronSpec:
     reset: str
     spiking: bool
     latency: int
-    kind: str  # NIR primitive name
+    kind: str  # NIR primitive name (or zoo extension name)
+    da: np.ndarray | None = None  # adaptive threshold: decay per step (None: no adaptation)
+    ja: np.ndarray | None = None  # adaptive threshold: jump per spike (threshold units)
+
+    def __post_init__(self) -> None:
+        if self.da is None:
+            self.da = np.zeros(self.n)
+        if self.ja is None:
+            self.ja = np.zeros(self.n)
 
 
 @dataclass
@@ -58,6 +68,11 @@ class DenseSpec:
     dst: str
     weight: np.ndarray
     recurrent: bool = False
+    signal: str = "spikes"  # what the source sends: "spikes", or "v" (membrane, through a v_tap)
+
+    def graded(self, neurons: dict[str, "NeuronSpec"]) -> bool:
+        """True when the source sends graded values (input, voltages) rather than spikes."""
+        return self.src == INPUT or self.signal == "v" or not neurons[self.src].spiking
 
 
 @dataclass
@@ -118,6 +133,17 @@ def _neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple
         v = getattr(node, key, None)
         return np.asarray(default if v is None else v, float).ravel()
 
+    if is_extension(node):
+        extension_name(node, name)
+        p = alif_params(node, name)
+        dv = dt / p["tau"]
+        n = dv.size
+        da = dt / p["tau_adapt"]
+        if np.any(dv > 1) or np.any(da > 1):
+            raise NIRError(f"node {name!r}: dt/tau > 1 (time constant shorter than the step)")
+        spec = NeuronSpec(name, n, np.ones(n), dv, p["v_threshold"], np.zeros(n), dv * p["v_leak"], p["v_reset"],
+                          p["reset"], True, latency, "alif", da=da, ja=p["beta"] * da * p["r_adapt"])
+        return spec, dt * p["r"] / p["tau"]
     if isinstance(node, nir.Threshold):
         thr = arr("threshold")
         n = thr.size
@@ -155,10 +181,14 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
     nodes, edges = flatten_graph(graph)
     sched = schedule(nodes, edges)
     for name, node in nodes.items():
-        if not isinstance(node, (nir.Input, nir.Output, nir.Threshold) + LINEAR + NEURONS):
+        if not isinstance(node, (nir.Input, nir.Output, nir.Threshold) + LINEAR + NEURONS) and not is_extension(node):
             what = "Delay is not mapped to Lava yet" if isinstance(node, nir.Delay) else "no Lava mapping"
             raise NIRError(f"node {name!r}: {type(node).__name__}: {what}")
-    is_pop = {n: isinstance(v, NEURONS + (nir.Threshold,)) for n, v in nodes.items()}
+    is_pop = {n: isinstance(v, NEURONS + (nir.Threshold,)) or (is_extension(v) and extension_name(v, n) != V_TAP)
+              for n, v in nodes.items()}
+
+    def pop_of(key: str) -> str:
+        return key[:-2] if key.endswith(":v") else key
     inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
     outputs = [n for n, v in nodes.items() if isinstance(v, nir.Output)]
     if len(inputs) != 1 or len(outputs) != 1:
@@ -184,6 +214,14 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
 
     def out_maps(name: str) -> dict[tuple[str, bool], tuple[np.ndarray, np.ndarray]]:
         node = nodes[name]
+        if is_extension(node) and extension_name(node, name) == V_TAP:
+            res = {}
+            for src in sched.inputs[name]:
+                if not is_pop.get(src):
+                    raise NIRError(f"node {name!r}: a v_tap must be fed directly by a population, not {src!r}")
+                n = int(np.prod(_shape(nodes[src], "output")))
+                res[(f"{src}:v", (src, name) in sched.back_edges)] = (np.eye(n), np.zeros(n))
+            return res
         if isinstance(node, nir.Input) or is_pop[name]:
             n = int(np.prod(_shape(node, "output")))
             return {(INPUT if isinstance(node, nir.Input) else name, False): (np.eye(n), np.zeros(n))}
@@ -208,8 +246,8 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
         maps = source_maps(name)
         if not maps:
             raise NIRError(f"node {name!r} has no input")
-        fwd = {latency[s] + 1 for (s, rec) in maps if not rec and s in latency}
-        if any(s not in latency and not rec for (s, rec) in maps):
+        fwd = {latency[pop_of(s)] + 1 for (s, rec) in maps if not rec and pop_of(s) in latency}
+        if any(pop_of(s) not in latency and not rec for (s, rec) in maps):
             raise NIRError(f"node {name!r}: a forward input comes from a population scheduled later")
         if len(fwd) > 1:
             raise NIRError(f"node {name!r}: inputs arrive through different numbers of Dense stages ({sorted(fwd)}); "
@@ -231,26 +269,31 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
         neurons[name] = spec
         mapping[name] = f"ZooNeuron({spec.kind}, latency {lat})"
         for (s, rec), (a, _) in maps.items():
-            if rec and latency.get(s, lat) != lat:
-                raise NIRError(f"node {name!r}: recurrent input from {s!r} spans Dense stages "
-                               f"(latency {latency.get(s)} vs {lat}); Lava would add {lat - latency.get(s, lat)} steps")
-            denses.append(DenseSpec(f"{s}->{name}", s, name, gain[:, None] * a, rec))
+            p = pop_of(s)
+            if rec and latency.get(p, lat) != lat:
+                raise NIRError(f"node {name!r}: recurrent input from {p!r} spans Dense stages "
+                               f"(latency {latency.get(p)} vs {lat}); Lava would add {lat - latency.get(p, lat)} steps")
+            denses.append(DenseSpec(f"{s}->{name}", p, name, gain[:, None] * a, rec, "v" if s != p else "spikes"))
     # Output: straight from a population, or through one Dense stage
     maps = source_maps(outputs[0])
     out_shape = _shape(nodes[outputs[0]], "output")
     (src, rec), (a, c) = next(iter(maps.items()))
     if len(maps) == 1 and src != INPUT and not rec and a.shape[0] == a.shape[1] and np.array_equal(a, np.eye(len(a))) \
             and not np.any(c):
-        spec = neurons[src]
-        kind, out_src, out_lat = ("spikes" if spec.spiking else "v"), src, latency[src]
+        spec = neurons[pop_of(src)]
+        kind = "v" if (not spec.spiking or src != pop_of(src)) else "spikes"
+        out_src, out_lat = pop_of(src), latency[pop_of(src)]
     else:
         if len(maps) > 1 or rec:
             raise NIRError(f"output {outputs[0]!r}: only one feedforward linear readout is mapped to a Dense sink")
-        denses.append(DenseSpec(f"{src}->{OUTPUT}", src, OUTPUT, a, False))
-        kind, out_src, out_lat = "dense", denses[-1].name, latency[src] + 1
+        p = pop_of(src)
+        denses.append(DenseSpec(f"{src}->{OUTPUT}", p, OUTPUT, a, False, "v" if src != p else "spikes"))
+        kind, out_src, out_lat = "dense", denses[-1].name, latency[p] + 1
     for name, node in nodes.items():
         if isinstance(node, LINEAR):
             mapping[name] = "fused into Dense"
+        elif is_extension(node) and name not in neurons:
+            mapping[name] = "membrane read through ZooNeuron.v_out"
     mapping[outputs[0]] = "lava.proc.io.sink.RingBuffer"
     bias = c if kind == "dense" and np.any(c) else None
     return Plan(dt, _shape(nodes[inputs[0]], "input"), neurons, denses, out_src, kind, out_shape, out_lat, mapping,

@@ -56,6 +56,7 @@ class FixedPlan:
     scale: dict[str, float]  # population or readout Dense -> S
     report: dict[str, QuantReport]
     input_frac_bits: int = 0  # graded inputs enter as x*2^k; their Dense shifts right by k
+    host_readout: str | None = None  # output Dense fed by voltages: applied on the host (float)
 
 
 def weight_range(w: np.ndarray) -> tuple[int, int, int]:
@@ -144,23 +145,50 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
         rep.bias_abs_error = float(max(np.abs(bias_v / (s * 64) - spec.bias_v).max(),
                                        np.abs(bias_u / (s * 64) - spec.bias_u).max()))
         v_reset = np.round(spec.v_reset * s * 64).astype(np.int64)
-        neurons[name] = replace(spec, du=du, dv=dv, vth=vth, bias_u=bias_u, bias_v=bias_v, v_reset=v_reset)
+        da = np.round(spec.da * 4096).astype(np.int64)
+        ja = np.round(spec.ja * s * 64).astype(np.int64)
+        rep.decay_abs_error = max(rep.decay_abs_error, float(np.abs(da / 4096 - spec.da).max()))
+        neurons[name] = replace(spec, du=du, dv=dv, vth=vth, bias_u=bias_u, bias_v=bias_v, v_reset=v_reset, da=da,
+                                ja=ja)
         scale[name] = s
         report[name] = rep
+    host = None
     for d in plan.denses:
-        if d.dst == OUTPUT:
+        if d.dst == OUTPUT and d.src != "__input__" and d.graded(plan.neurons):
+            host = d.name  # 24-bit voltages x 8-bit weights would overflow Lava's int32 Dense
+            report[d.name] = QuantReport(d.name, 1.0, notes=["membrane readout applied on the host in float64 "
+                                                             "to the recorded fixed-point voltages"])
+        elif d.dst == OUTPUT:
             rep = QuantReport(d.name, 254 / max(float(np.abs(d.weight).max()), 1e-300))
             weights[d.name] = quantize_weights(d.weight, rep.scale, 0, d.name, rep)
             wexp[d.name], scale[d.name], report[d.name] = 0, rep.scale, rep
     for d in plan.denses:
         if d.dst == OUTPUT and d.src == "__input__" and input_frac_bits:
             wexp[d.name] -= input_frac_bits
-    return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits)
+    return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits, host)
 
 
 def check_fixed_sources(plan: Plan) -> None:
     """Fixed point carries binary spikes between stages; graded sources are refused by name."""
     for d in plan.denses:
-        if d.src in plan.neurons and not plan.neurons[d.src].spiking:
-            raise NIRError(f"node {d.src!r}: a non-spiking population feeding {d.dst!r} sends graded values; "
+        if d.src in plan.neurons and d.graded(plan.neurons) and d.dst != OUTPUT:
+            raise NIRError(f"node {d.src!r}: feeds {d.dst!r} with graded values (voltages); "
                            "fixed point supports binary spikes between stages only")
+
+
+def quantize_inputs(x: np.ndarray, max_frac_bits: int = 12) -> tuple[np.ndarray, int, float]:
+    """Inputs for fixed point: binary spikes pass as they are (k = 0); graded values become
+    multiples of 2^-k — exactly when some k <= ``max_frac_bits`` represents them, else rounded
+    with the largest k that keeps |x|*2^k < 2^15. Returns (x, k, max rounding error); callers
+    report the error (nothing is rounded silently)."""
+    x = np.asarray(x, dtype=np.float64)
+    if np.isin(x, (0, 1)).all():
+        return x, 0, 0.0
+    for k in range(1, max_frac_bits + 1):
+        if np.array_equal(x * 2 ** k, np.round(x * 2 ** k)):
+            return x, k, 0.0
+    k = int(min(max_frac_bits, 14 - np.ceil(np.log2(max(np.abs(x).max(), 1e-12)))))
+    if k < 0:
+        raise NIRError(f"graded inputs up to {np.abs(x).max():.3g} do not fit 16-bit fixed-point messages")
+    xq = np.round(x * 2 ** k) / 2 ** k
+    return xq, k, float(np.abs(xq - x).max())

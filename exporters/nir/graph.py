@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import nir
+import numpy as np
 
 from exporters.nir.io import NIRError
 
@@ -13,7 +14,8 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.
     """Inline nested ``NIRGraph`` nodes (not zoo extensions) into one flat node/edge set.
 
     A nested graph ``g`` is entered through its Input nodes and left through its Output nodes;
-    both become pass-through nodes named ``g.input``/``g.output``."""
+    both become pass-through nodes named ``g.input``/``g.output`` (an identity ``Scale``, so
+    that the flat graph keeps exactly one Input and one Output)."""
     nodes: dict[str, nir.NIRNode] = {}
     edges: list[tuple[str, str]] = []
     entry: dict[str, str] = {}
@@ -26,9 +28,11 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.
             outs = [n for n, v in node.nodes.items() if isinstance(v, nir.Output)]
             if len(ins) != 1 or len(outs) != 1:
                 raise NIRError(f"nested graph {full!r}: needs exactly one Input and one Output node")
+            entry[full], exit_[full] = f"{full}.{ins[0]}", f"{full}.{outs[0]}"
+            sub_nodes[entry[full]] = _identity(node.nodes[ins[0]].input_type, entry[full])
+            sub_nodes[exit_[full]] = _identity(node.nodes[outs[0]].output_type, exit_[full])
             nodes.update(sub_nodes)
             edges.extend(sub_edges)
-            entry[full], exit_[full] = f"{full}.{ins[0]}", f"{full}.{outs[0]}"
         else:
             nodes[full] = node
     for src, dst in graph.edges:
@@ -38,6 +42,14 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.
                 raise NIRError(f"edge ({src!r}, {dst!r}) names unknown node {n.removeprefix(prefix)!r}")
         edges.append((exit_.get(s, s), entry.get(d, d)))
     return nodes, edges
+
+
+def _identity(types: dict, name: str) -> nir.Scale:
+    """An exact pass-through node (Scale by one) replacing a nested graph's Input/Output."""
+    shape = next(iter(types.values()), None) if types else None
+    if shape is None or not len(np.ravel(shape)):
+        raise NIRError(f"nested graph node {name!r}: its Input/Output has no shape")
+    return nir.Scale(scale=np.ones(tuple(int(v) for v in np.ravel(shape))))
 
 
 @dataclass

@@ -106,3 +106,37 @@ def _stopnet(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -
 
 
 GRAPH_EXPORTERS["STOPNet"] = _stopnet
+
+
+def _star(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> tuple[dict, list]:
+    """STAR RSNN: fc_in (Affine) -> cell (zoo ``alif`` extension) with rec (Linear) cycle ->
+    readout. LI readout: readout (Affine) -> li (LI, kappa = 1 - dt/tau). The membrane readout
+    taps the cell's post-reset membrane through a ``v_tap`` extension node."""
+    from exporters.nir.extensions import alif_node, v_tap_node
+
+    cell = model.cell
+    alpha, rho = _a(cell.alpha), _a(cell.rho)
+    if np.any(alpha >= 1) or np.any(rho >= 1):
+        raise NIRError("STAR cell: alpha and rho must be < 1")
+    tau, tau_a = dt / (1 - alpha), dt / (1 - rho)
+    n_in, n_out = model.fc_in.in_features, model.readout.out_features
+    nodes = {"input": nir.Input(input_type={"input": np.array([n_in])}),
+             "fc_in": nir.Affine(weight=_a(model.fc_in.weight), bias=_a(model.fc_in.bias)),
+             "cell": alif_node(tau=tau, r=tau / dt, v_threshold=_a(cell.v_threshold), tau_adapt=tau_a,
+                               beta=_a(cell.beta.clamp(min=0.0)), reset="subtract"),
+             "rec": nir.Linear(weight=_a(model.rec.weight)),
+             "readout": nir.Affine(weight=_a(model.readout.weight), bias=_a(model.readout.bias)),
+             "output": nir.Output(output_type={"output": np.array([n_out])})}
+    edges = [("input", "fc_in"), ("fc_in", "cell"), ("cell", "rec"), ("rec", "cell")]
+    if model.readout_mode == "li":
+        kappa = _a(model.readout_kappa)
+        tau_o = dt / (1 - kappa)
+        nodes["li"] = nir.LI(tau=tau_o, r=tau_o / dt, v_leak=np.zeros(n_out))
+        edges += [("cell", "readout"), ("readout", "li"), ("li", "output")]
+    else:
+        nodes["cell_v"] = v_tap_node(model.n_hidden)
+        edges += [("cell", "cell_v"), ("cell_v", "readout"), ("readout", "output")]
+    return nodes, edges
+
+
+GRAPH_EXPORTERS["STARRSNN"] = _star

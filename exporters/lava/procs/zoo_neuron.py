@@ -1,7 +1,7 @@
 """Lava Process and ProcessModels of the zoo neuron (style of ``lava/proc/lif``).
 
 ``ZooNeuron`` generalises Lava's LIF where it does not fit NIR graphs: per-neuron du, dv and
-vth, a current bias, zero or subtractive reset, non-spiking (LI) mode with the voltage on
+vth, a current bias, zero or subtractive reset, an adaptive threshold (decay da, jump ja), non-spiking (LI) mode with the voltage on
 ``v_out``, and a sample window: every ``window`` steps the state is cleared and for the first
 ``latency`` steps of a window the neuron ignores its input and biases, so many samples run in one
 Lava run exactly as if each had a fresh runtime (Dense stages add one step each: a neuron
@@ -33,7 +33,8 @@ class ZooNeuron(AbstractProcess):
     biases and v_reset in state units (threshold units << 6)."""
 
     def __init__(self, *, shape: ty.Tuple[int, ...], du: np.ndarray, dv: np.ndarray, vth: np.ndarray,
-                 bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, reset: str = "zero",
+                 bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, da: np.ndarray | int = 0,
+                 ja: np.ndarray | int = 0, reset: str = "zero",
                  spiking: bool = True, latency: int = 0, window: int = 0, name: str | None = None) -> None:
         super().__init__(shape=shape, reset=RESET_CODES[reset], spiking=spiking, latency=latency, window=window,
                          name=name)
@@ -48,6 +49,9 @@ class ZooNeuron(AbstractProcess):
         self.bias_u = Var(shape=shape, init=bias_u)
         self.bias_v = Var(shape=shape, init=bias_v)
         self.v_reset = Var(shape=shape, init=v_reset)
+        self.a = Var(shape=shape, init=0)
+        self.da = Var(shape=shape, init=np.broadcast_to(da, shape).copy())
+        self.ja = Var(shape=shape, init=np.broadcast_to(ja, shape).copy())
 
 
 class _ZooNeuronModel(PyLoihiProcessModel):
@@ -66,12 +70,15 @@ class _ZooNeuronModel(PyLoihiProcessModel):
         if w < self.latency:
             self.u[:] = 0
             self.v[:] = 0
+            self.a[:] = 0
             s = np.zeros(self.v.shape, dtype=bool)
         else:
-            u, v, s = type(self).step_fn(self.u, self.v, a_in, self.du, self.dv, self.vth, self.bias_u, self.bias_v,
-                                         self.v_reset, self.reset_code, self.spiking)
+            u, v, a, s = type(self).step_fn(self.u, self.v, self.a, a_in, self.du, self.dv, self.vth, self.bias_u,
+                                            self.bias_v, self.v_reset, self.da, self.ja, self.reset_code,
+                                            self.spiking)
             self.u[:] = u
             self.v[:] = v
+            self.a[:] = a
         self.s_out.send(s.astype(self.s_dtype))
         self.v_out.send(self.v.copy())
 
@@ -93,6 +100,9 @@ class PyZooNeuronModelFloat(_ZooNeuronModel):
     bias_u: np.ndarray = LavaPyType(np.ndarray, float)
     bias_v: np.ndarray = LavaPyType(np.ndarray, float)
     v_reset: np.ndarray = LavaPyType(np.ndarray, float)
+    a: np.ndarray = LavaPyType(np.ndarray, float)
+    da: np.ndarray = LavaPyType(np.ndarray, float)
+    ja: np.ndarray = LavaPyType(np.ndarray, float)
     step_fn = staticmethod(step_float)
     s_dtype = float
 
@@ -114,5 +124,8 @@ class PyZooNeuronModelFixed(_ZooNeuronModel):
     bias_u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     bias_v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     v_reset: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    a: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
+    da: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
+    ja: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     step_fn = staticmethod(step_fixed)
     s_dtype = np.int32
