@@ -225,3 +225,34 @@ def test_pixel_digits():
     xp, _ = pixel_digits.load_permuted("train", n=4)
     assert x.shape == (4, 72, 1) and y.shape == (4, 72)
     assert torch.allclose(x.sum(1), xp.sum(1)) and not torch.equal(x, xp)
+
+
+@pytest.mark.parametrize("name", ["hypr-brf-ecg", "hypr-seadlif-ecg", "hypr-brf-bsd"])
+def test_shipped_weights_load(name):
+    from zoo.registry import get_entry, get_model
+
+    w = get_entry(name).weights
+    if w is None:
+        pytest.skip(f"{name}: no shipped weights")
+    m = get_model(name)  # SHA-256 verified
+    assert m.w_rec.shape == (36, 36)
+    assert w.metrics.get("test_accuracy", 0) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hypr-brf-ecg", "hypr-seadlif-ecg", "hypr-brf-bsd"])
+def test_shipped_weights_reproduce_metric(name):
+    from zoo.registry import get_entry, get_model
+    from zoo.train import evaluate_torch
+
+    w = get_entry(name).weights
+    if w is None:
+        pytest.skip(f"{name}: no shipped weights")
+    task = dict(w.meta["task"])
+    tname = task.pop("name")
+    if tname == "ecg":
+        from zoo.tasks import ecg
+        if not ecg.available():
+            pytest.skip("ECG data absent")
+    acc = evaluate_torch(get_model(name), tname, task)
+    assert abs(acc - w.metrics["test_accuracy"]) < 1e-6

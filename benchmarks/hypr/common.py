@@ -13,7 +13,8 @@ from zoo.learning.hypr import HYPR
 from zoo.models.hypr import RecurrentSNN
 from zoo.tasks import get_task
 
-DEFAULT_GAIN = {"brf": 80.0, "seadlif": 20.0, "alif": 20.0}
+N_OUT = {"ecg": 6, "bsd": 20, "pixel-digits": 10, "pixel-digits-perm": 10}
+DEFAULT_GAIN = {"brf": 80.0, "seadlif": 20.0, "alif": 40.0}
 
 
 def make_learner(rule: str, model, task, lam: int = 50, **kw: Any):
@@ -46,7 +47,7 @@ def run(task_name: str, neuron: str, rule: str, seed: int = 0, epochs: int = 2, 
     xtr, ytr = task.load("train", n=n_train, **tp)
     xte, yte = task.load("test", n=n_test, **tp)
     g = DEFAULT_GAIN[neuron] if gain is None else gain
-    model = RecurrentSNN(xtr.shape[-1], n_hidden, int(ytr.max()) + 1 if task_name != "ecg" else 6, neuron=neuron,
+    model = RecurrentSNN(xtr.shape[-1], n_hidden, N_OUT[task_name], neuron=neuron,
                          w_in_gain=g, w_rec_gain=g)
     steps = epochs * math.ceil(len(xtr) / batch_size)
     learner = make_learner(rule, model, task, lam=lam, lr=lr, total_steps=steps, lr_final_frac=lr_final_frac,
