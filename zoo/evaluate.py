@@ -69,8 +69,9 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
     task = get_task(get_weights(name).meta.get("task", {}).get("name", entry.task))
     model = get_model(name)
     x, y = load_eval_data(name, samples)
-    result: dict[str, Any] = {"model": name, "samples": int(len(x)), "metric": task.metric_name,
-                              "higher_is_better": task.higher_is_better, "backends": {}, "agreement": {}}
+    result: dict[str, Any] = {"model": name, "weights_sha256": get_weights(name).sha256, "samples": int(len(x)),
+                              "metric": task.metric_name, "higher_is_better": task.higher_is_better,
+                              "backends": {}, "agreement": {}}
     runs: dict[str, Any] = {}
     if "torch" in backends:
         t0 = time.time()
@@ -132,4 +133,9 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
     agr["latency_steps"] = int(plans["float"].latency if "float" in plans else plans["fixed"].plan.latency)
     if "fixed" in plans:
         result["quantization"] = {k: v.as_dict() for k, v in plans["fixed"].report.items()}
+    from zoo.metrics import from_evaluation, spike_match_per_step  # NeuroBench-style, docs/metrics.md
+
+    result["agreement_per_step"] = {f"spike_match_{b.replace('-', '_')}_vs_torch": spike_match_per_step(r.spikes, ref_spikes)
+                                    for b, r in runs.items()}
+    result["neurobench"] = from_evaluation(model, graph, x.numpy(), ref_spikes, runs, plans)
     return result
