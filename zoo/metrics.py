@@ -218,3 +218,35 @@ def neurobench(model: torch.nn.Module | None, graph: Any, plan: Any, inputs: np.
             d["membrane_updates_dense"] = mu["dense"]
         res["dynamic"][label] = d
     return res
+
+
+def spike_match_per_step(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> list[float]:
+    """Per torch step t: fraction of equal (sample, neuron) spike values over all spiking
+    populations present in both (arrays (B, T, n)); the "agreement over time" curve."""
+    keys = sorted(set(a) & set(b))
+    if not keys:
+        return []
+    eq = sum((np.asarray(a[k]) == np.asarray(b[k])).reshape(a[k].shape[0], a[k].shape[1], -1).sum(axis=(0, 2))
+             for k in keys)
+    tot = sum(np.asarray(a[k])[:, 0].size for k in keys)
+    return [float(v) / tot for v in eq]
+
+
+def from_evaluation(model: torch.nn.Module | None, graph: Any, inputs: np.ndarray,
+                    ref_spikes: Mapping[str, np.ndarray], runs: Mapping[str, Any],
+                    plans: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``neurobench`` section of ``zoo eval``: static metrics, and dynamic ones for
+    ``torch`` (spikes of the NIR float64 reference; membrane potentials from the float plan
+    emulated, the arithmetic of Lava float) and for every Lava/emulator backend run
+    (``RunResult``s; fixed-point runs count effective operations with the integer weights).
+    Input-stage operations are counted on the float inputs for every backend."""
+    from exporters.lava import compile_plan, emulate
+
+    fplan = plans.get("float") or compile_plan(graph)
+    fixed = plans.get("fixed")
+    x = np.asarray(inputs)
+    float_run = runs.get("lava-float") or emulate(fplan, x)
+    recs: dict[str, dict[str, Any]] = {"torch": {"spikes": dict(ref_spikes), "voltages": float_run.voltages}}
+    for backend, run in runs.items():
+        recs[backend] = {"spikes": run.spikes, "voltages": run.voltages, "fixed": backend != "lava-float"}
+    return neurobench(model, graph, fplan, x, recs, fixed)
