@@ -4,45 +4,12 @@ from __future__ import annotations
 import nir
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exporters.lava import build_plan, emulate, run_lava
-from exporters.nir import NIRError, from_nir
-
-I = np.array
-
-
-def spikes_in(batch, steps, n, p=0.3, seed=0):
-    return (np.random.default_rng(seed).random((batch, steps, n)) < p).astype(np.float64)
-
-
-def lif(n, tau, thr, reset="zero", r=None, v_leak=0.0):
-    tau = np.broadcast_to(np.asarray(tau, float), (n,)).copy()
-    return nir.LIF(tau=tau, r=tau / 1e-3 if r is None else np.full(n, r), v_leak=np.full(n, v_leak),
-                   v_threshold=np.broadcast_to(np.asarray(thr, float), (n,)).copy(), v_reset=np.zeros(n),
-                   metadata={"zoo.reset": reset})
-
-
-def chain(n_in, layers, dt=1e-3):
-    """layers: list of (weight, bias or None, neuron node)."""
-    nodes = {"input": nir.Input(input_type={"input": I([n_in])})}
-    edges, prev = [], "input"
-    for i, (w, b, neuron) in enumerate(layers):
-        nodes[f"fc{i}"] = nir.Affine(weight=w, bias=b) if b is not None else nir.Linear(weight=w)
-        nodes[f"n{i}"] = neuron
-        edges += [(prev, f"fc{i}"), (f"fc{i}", f"n{i}")]
-        prev = f"n{i}"
-    nodes["output"] = nir.Output(output_type={"output": I([layers[-1][0].shape[0]])})
-    edges.append((prev, "output"))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt})
-
-
-def torch_ref(graph, x):
-    ex = from_nir(graph)
-    out = ex(torch.from_numpy(x).transpose(0, 1).double(), record=True)
-    return out.transpose(0, 1).numpy(), {k: v.transpose(0, 1).numpy() for k, v in ex.records.items()}
+from exporters.nir import NIRError
+from nir_graphs import I, chain, lif, spikes_in, torch_ref
 
 
 def test_zoo_neuron_fixed_matches_lava_lif_bit_acc():
