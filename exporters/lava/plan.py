@@ -21,16 +21,15 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from exporters.nir.executor import NEURONS, graph_dt, reset_mode
+from exporters.nir.executor import LINEAR_OPS, NEURONS, graph_dt, linear_step, reset_mode
 from exporters.nir.extensions import V_TAP, alif_params, extension_name, is_extension
 from exporters.nir.graph import flatten_graph, schedule
 from exporters.nir.io import NIRError
 
 INPUT = "__input__"
 OUTPUT = "__output__"
-LINEAR = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
+LINEAR = LINEAR_OPS
 
 
 @dataclass
@@ -113,17 +112,12 @@ def _linear_map(name: str, node: nir.NIRNode) -> tuple[np.ndarray, np.ndarray]:
         return np.diag(s), np.zeros(n)
     if isinstance(node, nir.Flatten):
         return np.eye(n), np.zeros(n)
-    # convolution / pooling: apply the torch op to the identity basis (exact for linear ops)
-    from exporters.nir.executor import NIRExecutor
-
+    # convolution / pooling: apply the op to the identity basis (exact for linear ops)
+    params = {k: torch.as_tensor(np.asarray(v, float)) for k in ("weight", "bias")
+              if (v := getattr(node, k, None)) is not None}
     eye = torch.eye(n, dtype=torch.float64).reshape(n, *in_shape)
-    zero = torch.zeros(1, *in_shape, dtype=torch.float64)
-    step = NIRExecutor._step
-    fake = type("_P", (), {"p": {name: {k: torch.as_tensor(np.asarray(v, float)) for k, v in
-                                        (("weight", getattr(node, "weight", None)), ("bias", getattr(node, "bias", None)))
-                                        if v is not None}}, "dt": 1.0, "dtype": torch.float64})()
-    b = step(fake, name, node, zero, {}, 1).reshape(-1)
-    m = step(fake, name, node, eye, {}, n).reshape(n, -1) - b
+    b = linear_step(node, torch.zeros(1, *in_shape, dtype=torch.float64), params, 1).reshape(-1)
+    m = linear_step(node, eye, params, n).reshape(n, -1) - b
     return m.T.numpy(), b.numpy()
 
 

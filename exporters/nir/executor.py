@@ -118,28 +118,10 @@ class NIRExecutor(nn.Module):
             raise NIRError(f"node {name!r} has no input at this step (a cycle without a path from Input?)")
         if isinstance(node, nir.Output):
             return inp
-        if isinstance(node, nir.Affine):
-            return inp @ p["weight"].T + p["bias"]
-        if isinstance(node, nir.Linear):
-            return inp @ p["weight"].T
-        if isinstance(node, nir.Scale):
-            return inp * p["scale"]
+        if isinstance(node, LINEAR_OPS):
+            return linear_step(node, inp, p, batch)
         if isinstance(node, nir.Threshold):
             return (inp > p["threshold"]).to(self.dtype)
-        if isinstance(node, nir.Flatten):
-            shape = tuple(int(s) for s in node.input_type["input"])
-            return inp.reshape(batch, *shape).flatten(node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1)
-        if isinstance(node, nir.Conv2d):
-            return F.conv2d(_pad2d(inp, node), p["weight"], p["bias"], stride=tuple(node.stride),
-                            dilation=tuple(node.dilation), groups=int(node.groups))
-        if isinstance(node, nir.Conv1d):
-            return F.conv1d(_pad1d(inp, node), p["weight"], p["bias"], stride=int(np.ravel(node.stride)[0]),
-                            dilation=int(np.ravel(node.dilation)[0]), groups=int(node.groups))
-        if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-            k, s = tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride)
-            pad = tuple(int(v) for v in node.padding)
-            y = F.avg_pool2d(inp, k, s, pad, count_include_pad=True)
-            return y * (k[0] * k[1]) if isinstance(node, nir.SumPool2d) else y
         if isinstance(node, nir.Delay):
             d = int(round(float(np.max(node.delay)) / dt))
             buf = state.setdefault(name, [torch.zeros_like(inp)] * d)
@@ -175,6 +157,35 @@ class NIRExecutor(nn.Module):
         else:
             st["v"] = torch.where(z, p["v_reset"].expand_as(st["v"]), st["v"])
         return z.to(self.dtype)
+
+
+LINEAR_OPS = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
+
+
+def linear_step(node: nir.NIRNode, inp: torch.Tensor, p: dict[str, torch.Tensor], batch: int) -> torch.Tensor:
+    """The instantaneous linear primitives (shared with the Lava compiler, which applies them
+    to an identity basis to obtain exact Dense matrices)."""
+    if isinstance(node, nir.Affine):
+        return inp @ p["weight"].T + p["bias"]
+    if isinstance(node, nir.Linear):
+        return inp @ p["weight"].T
+    if isinstance(node, nir.Scale):
+        return inp * p["scale"]
+    if isinstance(node, nir.Flatten):
+        shape = tuple(int(s) for s in node.input_type["input"])
+        return inp.reshape(batch, *shape).flatten(node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1)
+    if isinstance(node, nir.Conv2d):
+        return F.conv2d(_pad2d(inp, node), p["weight"], p["bias"], stride=tuple(node.stride),
+                        dilation=tuple(node.dilation), groups=int(node.groups))
+    if isinstance(node, nir.Conv1d):
+        return F.conv1d(_pad1d(inp, node), p["weight"], p["bias"], stride=int(np.ravel(node.stride)[0]),
+                        dilation=int(np.ravel(node.dilation)[0]), groups=int(node.groups))
+    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
+        k, s = tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride)
+        pad = tuple(int(v) for v in node.padding)
+        y = F.avg_pool2d(inp, k, s, pad, count_include_pad=True)
+        return y * (k[0] * k[1]) if isinstance(node, nir.SumPool2d) else y
+    raise NIRError(f"{type(node).__name__} is not a linear primitive")
 
 
 def _alif_step(p: dict, st: dict, inp: torch.Tensor, dt: float) -> torch.Tensor:
