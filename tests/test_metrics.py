@@ -160,3 +160,14 @@ def test_lif_digits_matches_neurobench_procedure_on_torch_module():
     assert ours["static"]["parameter_count"] == 64 * 128 + 128 + 128 * 10 + 10
     assert ours["static"]["connection_sparsity"] == float((model.fc1.weight == 0).sum() + (model.fc2.weight == 0).sum()) \
         / (64 * 128 + 128 * 10)
+
+
+def test_footprint_does_not_depend_on_the_last_batch():
+    import zoo
+
+    m = zoo.get_model("lif-digits")
+    before = metrics.footprint(m)
+    with torch.no_grad():
+        m(torch.zeros(3, 50, 64))  # snnTorch resizes its non-persistent `mem` buffers to the batch
+    # float32 weights, biases, beta and threshold; per layer graded_spikes_factor (float32) and reset code (int64)
+    assert metrics.footprint(m) == before == 4 * (64 * 128 + 128 + 128 * 10 + 10) + 4 * (128 + 10) * 2 + 2 * (4 + 8)

@@ -3,7 +3,8 @@ plan (``exporters.lava.plan.compile_plan``) and recorded activity. Definitions: 
 
 Static (model only):
   * ``parameter_count``: number of torch parameters (NeuroBench ``ParameterCount``).
-  * ``footprint``: bytes of torch parameters + buffers (NeuroBench ``Footprint``; float32 = 4 B).
+  * ``footprint``: bytes of torch parameters + persistent buffers (NeuroBench ``Footprint``;
+    float32 = 4 B; hidden-state buffers excluded).
   * ``fixed_footprint``: bytes of the Loihi fixed-point plan: 8-bit Dense weights (+1 byte
     ``weight_exp`` per Dense) and per-neuron registers (zoo definition; NeuroBench has none).
   * ``connection_sparsity``: zero weights / all weights over the weight-bearing NIR nodes
@@ -52,8 +53,10 @@ def parameter_count(model: torch.nn.Module) -> int:
 
 
 def footprint(model: torch.nn.Module) -> int:
-    """Bytes of parameters and buffers at their stored dtype (NeuroBench ``footprint``)."""
-    return int(sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers())))
+    """Bytes of parameters and persistent buffers (the ``state_dict``) at their stored dtype
+    (NeuroBench ``footprint``). Non-persistent buffers are hidden state (snnTorch's ``mem`` is
+    resized to the last batch) and are left out, so the value does not depend on the batch."""
+    return int(sum(t.numel() * t.element_size() for t in model.state_dict().values() if isinstance(t, torch.Tensor)))
 
 
 WEIGHT_NODES = ("Affine", "Linear", "Conv1d", "Conv2d")
