@@ -1,8 +1,13 @@
 """``zoo card NAME``: render ``model_cards/NAME.md`` from measured results only.
 
 Inputs: the weights metadata (recipe, seed, commit, training history) and the results file
-``model_cards/results/NAME.json`` written by ``zoo eval NAME --save``. Nothing is typed by hand:
-a number that is not in those files does not appear in the card.
+``model_cards/results/NAME.json`` written by ``zoo eval NAME --save`` (backends, agreement,
+agreement per step, quantisation, NeuroBench-style metrics of :mod:`zoo.metrics`), the figures
+of :mod:`zoo.plots` in ``model_cards/img/NAME/`` (``zoo card NAME --plots``) and the benchmark
+results in ``benchmarks/<paper>/results/``. Nothing is typed by hand: a number that is not in
+those files does not appear in the card. Sections follow the Hugging Face model card (details,
+intended use, training data and procedure, evaluation, limitations, citation) plus the SNN
+specifics (neurons, NIR nodes, dt, steps, reset, encoding, quantisation, what is reconstruction).
 """
 from __future__ import annotations
 
@@ -28,6 +33,94 @@ def _fmt(v: Any) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def _benchmarks(name: str, paper: str) -> list[str]:
+    """Runnable benchmark modules and their measured result files for this model's paper
+    (``benchmarks/<paper>/``, matched by the model-name prefix or the paper label)."""
+    bench = ROOT / "benchmarks"
+    lines: list[str] = []
+    for d in sorted(p for p in bench.iterdir() if p.is_dir() and (p / "__init__.py").exists()) if bench.exists() else []:
+        if not (name.split("-")[0] == d.name or d.name.lower() in paper.lower().replace("-", "")):
+            continue
+        mods = sorted(m.stem for m in d.glob("*.py") if m.stem not in ("__init__", "common"))
+        lines += [f"- `python -m benchmarks.{d.name}.{m}`" for m in mods]
+        for f in sorted((d / "results").glob("*")) if (d / "results").exists() else []:
+            if f.suffix == ".png":
+                lines.append(f"\n  ![{f.stem}](../benchmarks/{d.name}/results/{f.name})\n")
+            elif f.suffix == ".json":
+                lines.append(f"  - measured: [`benchmarks/{d.name}/results/{f.name}`](../benchmarks/{d.name}/results/{f.name})")
+    return lines
+
+
+def _reconstruction_notes(entry: Any) -> list[str]:
+    """Sentences of the model module's docstring that say what is reconstructed or assumed."""
+    import re
+    import sys
+
+    doc = (sys.modules.get(entry.builder.__module__).__doc__ or "") if entry.builder.__module__ in sys.modules else ""
+    text = " ".join(doc.split())
+    keys = ("reconstruct", "not public", "unknown", "assum", "not stated", "our choice", "deviat")
+    sents = [x.strip() for x in re.split(r"(?<=[.;])\s+", text) if any(k in x.lower() for k in keys)]
+    return sents[:6]
+
+
+def _snn_section(name: str, meta: dict[str, Any]) -> list[str]:
+    """Neuron populations, NIR nodes and their Lava mapping, from the exported NIR graph."""
+    try:
+        from exporters.lava.plan import compile_plan
+        from zoo.evaluate import export_graph
+
+        graph = export_graph(name)
+        plan = compile_plan(graph)
+    except Exception as exc:  # noqa: BLE001 - the card says why the section is missing
+        return [f"NIR export / Lava plan not available: {exc}"]
+    c = meta.get("contract", {})
+    lines = [f"- dt = {meta.get('dt')} s (forward Euler; NIR `tau` in seconds), steps = {c.get('steps', '-')}, "
+             f"reset = {c.get('reset', '-')}, encoding = {c.get('encoding', '-')}, surrogate = {c.get('surrogate', '-')}",
+             "- Spikes fire on strict `v > threshold`; reset in the same step. Every Lava `Dense` adds one step: "
+             f"the output lags torch by {plan.latency} steps (results are re-aligned).", "",
+             "| population | NIR primitive | neurons | spiking | reset | Lava latency (Dense stages) |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for n, sp in plan.neurons.items():
+        lines.append(f"| {n} | {sp.kind} | {sp.n} | {sp.spiking} | {sp.reset} | {sp.latency} |")
+    lines += ["", "| NIR node | type | maps to |", "| --- | --- | --- |"]
+    for n, node in graph.nodes.items():
+        ext = (getattr(node, "metadata", None) or {})
+        tag = ", ".join(f"{k}={v}" for k, v in ext.items() if str(k).startswith("zoo."))
+        lines.append(f"| {n} | {type(node).__name__}{' (' + tag + ')' if tag else ''} | {plan.mapping.get(n, '-')} |")
+    lines += ["", "Dense stages (fused linear NIR nodes): " + ", ".join(
+        f"`{d.name}` {d.weight.shape[1]}->{d.weight.shape[0]}{' (recurrent)' if d.recurrent else ''}" for d in plan.denses)]
+    return lines
+
+
+def _num(v: Any) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:,.1f}"
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
+
+
+def _neurobench_section(nb: dict[str, Any]) -> list[str]:
+    st = nb.get("static", {})
+    labels = {"parameter_count": "parameters (torch)", "footprint_bytes": "footprint, float32 (bytes)",
+              "fixed_footprint_bytes": "footprint, Loihi fixed point (bytes)",
+              "fixed_footprint_weights_bytes": "  of which 8-bit Dense weights", "fixed_footprint_neurons_bytes":
+              "  of which per-neuron registers", "connection_sparsity": "connection sparsity",
+              "neurons": "neurons", "synapses_structural": "synapses (structural, fused Dense stages)"}
+    lines = [f"Definitions: [`docs/metrics.md`](../docs/metrics.md); per sample, averaged over {nb.get('samples')} "
+             f"test samples of {nb.get('steps')} steps.", "", "| static metric | value |", "| --- | --- |"]
+    lines += [f"| {labels.get(k, k)} | {_num(v)} |" for k, v in st.items()]
+    dyn = nb.get("dynamic", {})
+    if dyn:
+        keys = ("activation_sparsity", "Dense", "Effective_MACs", "Effective_ACs", "membrane_updates",
+                "membrane_updates_dense")
+        lines += ["", "| records | activation sparsity | dense SOPs | effective MACs | effective ACs | "
+                  "membrane updates | dense membrane updates |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        for b, d in dyn.items():
+            lines.append(f"| {b} | " + " | ".join(_num(d.get(k, float("nan"))) for k in keys) + " |")
+    return lines
+
+
 def render(name: str) -> str:
     entry, w = get_entry(name), get_weights(name)
     res_path = RESULTS / f"{name}.json"
@@ -38,9 +131,12 @@ def render(name: str) -> str:
         raise ZooError(f"results in {res_path} were measured on other weights than the shipped ones "
                        f"({str(res.get('weights_sha256'))[:12]} vs {w.sha256[:12]}): rerun `zoo eval {name} --save`")
     meta = w.meta
+    img = {k: f"img/{name}/{k}.png" for k in ("raster", "agreement", "training", "forecast")
+           if (CARDS / "img" / name / f"{k}.png").exists()}
     lines = [f"# Model card: {name}", "", f"{entry.description}", "",
              "*Generated by `zoo card " + name + "` from `model_cards/results/" + name + ".json` (written by "
-             f"`zoo eval {name} --samples {res['samples']} --save`) and the weights metadata. Do not edit by hand.*", "",
+             f"`zoo eval {name} --samples {res['samples']} --save`), the figures in `model_cards/img/{name}/` "
+             f"(`zoo card {name} --plots`) and the weights metadata. Do not edit by hand.*", "",
              "## Model details", "",
              f"- Paper / lineage: {entry.paper}", f"- Task: `{entry.task}`; metric: {res['metric']} "
              f"({'higher' if res['higher_is_better'] else 'lower'} is better)",
@@ -50,6 +146,11 @@ def render(name: str) -> str:
              f"- dt = {meta.get('dt')} s"]
     for k, v in meta.get("contract", {}).items():
         lines.append(f"- {k}: {v}")
+    lines += ["", "### SNN specifics (from the NIR export)", ""] + _snn_section(name, meta)
+    notes = _reconstruction_notes(entry)
+    lines += ["", "### What is reconstruction", ""]
+    lines += [f"- {s}" for s in notes] if notes else [
+        f"- The model module (`{entry.builder.__module__}`) states no reconstructed detail; lineage: {entry.paper}."]
     lines += ["", "## Intended use", "",
               "Reference model for checking torch -> NIR -> Lava agreement and Loihi fixed-point effects; "
               "not a state-of-the-art classifier.", "",
@@ -63,6 +164,20 @@ def render(name: str) -> str:
     lines += ["", "### Agreement (after latency alignment)", "", "| measure | value |", "| --- | --- |"]
     for k, v in res.get("agreement", {}).items():
         lines.append(f"| {k} | {_fmt(v)} |")
+    if "agreement" in img:
+        lines += ["", f"![spike match per step]({img['agreement']})", "",
+                  "Spike match vs torch per time step, over all test samples above and all spiking populations."]
+    if "raster" in img:
+        lines += ["", f"![spike raster torch vs Lava fixed]({img['raster']})", "",
+                  "Spike raster of test sample 0: torch reference vs Lava fixed point "
+                  "(red: extra spikes, grey circles: missing spikes)."]
+    if "forecast" in img:
+        lines += ["", f"![forecast traces]({img['forecast']})", "",
+                  "Test sample 0, first output channel: target, torch reference and Lava fixed point."]
+    if res.get("input_quantization"):
+        q = res["input_quantization"]
+        lines += ["", f"Graded inputs enter fixed point as multiples of 2^-{q.get('frac_bits')} "
+                  f"(max rounding error {_fmt(q.get('max_abs_rounding_error'))})."]
     if res.get("quantization"):
         lines += ["", "### Fixed-point quantisation (per population)", "",
                   "| node | scale | weight_exp | max weight error | weights zeroed | saturated | vth rel. error |",
@@ -70,23 +185,42 @@ def render(name: str) -> str:
         for k, q in res["quantization"].items():
             lines.append(f"| {k} | {q['scale']:.1f} | {q['weight_exp']} | {q['max_abs_weight_error']:.2e} | "
                          f"{q['weights_zeroed']} | {q['weights_saturated']} | {q['vth_rel_error']:.1e} |")
+    if res.get("neurobench"):
+        lines += ["", "### NeuroBench-style metrics", ""] + _neurobench_section(res["neurobench"])
     hist = meta.get("history", [])
     if hist:
-        lines += ["", "### Training curve", "", "| epoch | loss | test metric |", "| --- | --- | --- |"]
+        lines += ["", "### Training curve", ""]
+        if "training" in img:
+            lines += [f"![training curve]({img['training']})", ""]
+        lines += ["| epoch | loss | test metric |", "| --- | --- | --- |"]
         step = max(1, len(hist) // 10)
         for h in hist[::step] + ([hist[-1]] if (len(hist) - 1) % step else []):
             vals = [v for k, v in h.items() if k.startswith("test_")]
             lines.append(f"| {h['epoch']} | {h['loss']:.4f} | {_fmt(vals[0]) if vals else '-'} |")
+    bench = _benchmarks(name, entry.paper)
+    if bench:
+        lines += ["", "### Benchmarks", "", "Commands (each prints a mean ± std table over >= 3 seeds) and their "
+                  "measured outputs:", ""] + bench
     lines += ["", "## Limitations", "",
               "- Lava runs use the CPU simulator (`Loihi2SimCfg`), not Loihi hardware.",
               "- Fixed point: 8-bit weights, 12-bit decays, 24-bit state (see `exporters/lava/quantize.py`); "
-              "the spike match above measures the effect.", "",
+              "the spike match above measures the effect.",
+              "- NeuroBench-style metrics are computed by this repository (`zoo/metrics.py`), not by the "
+              "`neurobench` package; operations are counted on the fused Lava Dense stages.", "",
               "## Citation", "", "Cite the paper named above and this repository (Lava-NIR Zoo)."]
     return "\n".join(lines) + "\n"
 
 
-def write_card(name: str) -> Path:
+def write_card(name: str, plots: bool = False, plot_samples: int = 1, lava: bool = True,
+               log=lambda msg: None) -> Path:
+    """Write ``model_cards/NAME.md``; with ``plots`` first redraw its figures (the raster runs
+    ``plot_samples`` test samples through real Lava fixed point, or the emulator if not ``lava``)."""
     CARDS.mkdir(exist_ok=True)
+    render(name)  # refuse stale or missing results before spending time on figures
+    if plots:
+        from zoo.plots import make_plots
+
+        make_plots(name, samples=plot_samples, lava=lava, log=log)
     path = CARDS / f"{name}.md"
     path.write_text(render(name))
     return path

@@ -87,6 +87,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         from zoo.card import save_results
 
         print(f"results written to {save_results(res)}", file=sys.stderr)
+        if getattr(args, "plots", False):
+            cmd_card(args)
     if args.json:
         print(json.dumps(res, indent=2))
         return
@@ -117,13 +119,21 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_card(args: argparse.Namespace) -> None:
     from zoo.card import write_card
 
-    print(write_card(args.name))
+    print(write_card(args.name, plots=getattr(args, "plots", False), plot_samples=getattr(args, "plot_samples", 1),
+                     lava=not getattr(args, "no_lava", False), log=lambda m: print(m, file=sys.stderr)))
 
 
 def cmd_nir(args: argparse.Namespace) -> None:
     from zoo import nir_tools
 
     {"info": nir_tools.info, "run": nir_tools.run, "compare": nir_tools.compare}[args.nir_cmd](args)
+
+
+def _plot_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--plots", action="store_true", help="(re)draw the card figures in model_cards/img/NAME/ "
+                   "and write the card (with eval: needs --save)")
+    s.add_argument("--plot-samples", type=int, default=1, help="test samples run through Lava fixed for the raster")
+    s.add_argument("--no-lava", action="store_true", help="raster from the bit-exact emulator instead of Lava")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -153,9 +163,11 @@ def make_parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true")
         if cmd == "eval":
             s.add_argument("--save", action="store_true", help="write model_cards/results/NAME.json for `zoo card`")
+            _plot_args(s)
         s.set_defaults(fn=fn)
     s = sub.add_parser("card", help="regenerate model_cards/NAME.md from measured results")
     s.add_argument("name")
+    _plot_args(s)
     s.set_defaults(fn=cmd_card)
     s = sub.add_parser("train", help="train from a recipe")
     s.add_argument("recipe")
