@@ -80,8 +80,8 @@ def test_sparsity_membrane_updates_and_footprints_hand_computed():
     from exporters.lava import build_plan
 
     assert metrics.activation_sparsity({"n0": S0}) == 0.5  # 4 spikes in 8 neuron-steps
-    v = A([[[0, 1], [0, 1], [2, 0]]], dtype=float)  # changes: t0 one, t1 none, t2 two
-    assert metrics.membrane_updates({"n0": v}) == {"effective": 3.0, "dense": 6.0}
+    v = A([[[0, 1], [0, 1], [2, 0]]], dtype=float)  # t0: both neurons (first step), t1 none, t2 two
+    assert metrics.membrane_updates({"n0": v}) == {"effective": 4.0, "dense": 6.0}
     g = tiny_graph()
     assert metrics.connection_sparsity(g) == 4 / 8
     fp = metrics.fixed_footprint(build_plan(g, "fixed"))
@@ -103,15 +103,18 @@ def _neurobench_procedure(model, x):
     """NeuroBench's own procedure (re-implemented): hooks record every Linear input and Leaky
     output; per call, effective ops = binary copy of the layer (nonzero weights -> 1) applied to
     the binarised input, summed; dense = all-ones copy on an all-ones input; spiking inputs are
-    ACs, graded ones MACs; membrane updates = nonzero(mem after - mem before)."""
-    calls, acts, mem = [], [], [0]
+    ACs, graded ones MACs; membrane updates = numel at the first call of a layer, then
+    nonzero(mem after - mem before)."""
+    calls, acts, mem, seen = [], [], [0], set()
 
     def lin_hook(layer, inp, _out):
         calls.append((layer, inp[0].detach().clone()))
 
-    def lif_hook(_layer, inp, out):
+    def lif_hook(layer, inp, out):
         acts.append(out[0].detach())
-        mem[0] += int(torch.count_nonzero(out[1] - inp[1]))
+        # NeuroBench: numel of the first recorded potential, then nonzero(post - pre)
+        mem[0] += int(out[1].numel()) if id(layer) not in seen else int(torch.count_nonzero(out[1] - inp[1]))
+        seen.add(id(layer))
 
     hs = [m.register_forward_hook(lin_hook) for m in (model.fc1, model.fc2)]
     hs += [m.register_forward_hook(lif_hook) for m in (model.lif1, model.lif2)]

@@ -16,8 +16,9 @@ Dynamic (per sample, averaged over samples; NeuroBench workload metrics):
     structurally present synapse (weights and inputs set to one), effective operations count
     (nonzero input, nonzero weight) pairs; they are ACs when the stage's source is binary
     (spikes, or 0/1 inputs) and MACs when it is graded (NeuroBench ``SynapticOperations``).
-  * ``membrane_updates``: neuron-steps whose membrane potential changed, v_t != v_{t-1}
-    (v_{-1} = 0), over all populations (NeuroBench ``MembraneUpdates``); ``dense`` = N*T.
+  * ``membrane_updates``: all neurons at the first step, then the neuron-steps whose membrane
+    potential changed (v_t != v_{t-1}), over all populations (NeuroBench ``MembraneUpdates``);
+    ``dense`` = N*T.
 
 This module imports neither Lava nor the exporters at import time.
 """
@@ -130,14 +131,14 @@ def activation_sparsity(spikes: Mapping[str, np.ndarray]) -> float:
 
 
 def membrane_updates(voltages: Mapping[str, np.ndarray]) -> dict[str, float]:
-    """Per sample: ``effective`` = neuron-steps with v_t != v_{t-1} (v_{-1} = 0), ``dense`` =
-    neurons * steps; voltages (B, T, n) per population (NeuroBench ``membrane_updates``)."""
+    """Per sample: ``effective`` = every neuron at the first step, then the neuron-steps with
+    v_t != v_{t-1}; ``dense`` = neurons * steps; voltages (B, T, n) per population (NeuroBench
+    ``MembraneUpdates``: numel of the first recorded potential + nonzero(post - pre) after)."""
     eff, dense, batch = 0, 0, None
     for v in voltages.values():
         v = np.asarray(v)
         batch = v.shape[0]
-        prev = np.concatenate([np.zeros_like(v[:, :1]), v[:, :-1]], axis=1)
-        eff += int(np.count_nonzero(v != prev))
+        eff += int(v[:, :1].size) + int(np.count_nonzero(v[:, 1:] != v[:, :-1]))
         dense += int(np.prod(v.shape[1:]))
     return {"effective": eff / batch if batch else 0.0, "dense": float(dense)}
 
