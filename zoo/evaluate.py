@@ -55,7 +55,8 @@ def spike_match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     keys = sorted(set(a) & set(b))
     if not keys:
         return float("nan")
-    eq = sum(int((np.asarray(a[k]) == np.asarray(b[k])).sum()) for k in keys)
+    # populations of conv layers: (B, T, C, H, W) in the torch records, (B, T, n) in Lava runs
+    eq = sum(int((np.asarray(a[k]).reshape(np.shape(b[k])) == np.asarray(b[k])).sum()) for k in keys)
     return eq / sum(np.asarray(a[k]).size for k in keys)
 
 

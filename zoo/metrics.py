@@ -159,10 +159,14 @@ def synaptic_operations(plan: Any, inputs: np.ndarray, activity: Mapping[str, np
     batch, steps = x.shape[:2]
     out = {"Dense": 0.0, "Effective_MACs": 0.0, "Effective_ACs": 0.0, "stages": {}}
     for d in plan.denses:
-        w = np.asarray(weights[d.name] if weights is not None else d.weight)
+        # a stage absent from the integer weights is computed on the host (e.g. a membrane readout)
+        w = np.asarray(weights[d.name] if weights is not None and d.name in weights else d.weight)
         if d.src == INPUT:
             src = x
             binary = bool(np.isin(src, (0, 1)).all())
+        elif getattr(d, "signal", "spikes") == "v":  # membrane tap: graded voltages of the population
+            src = np.asarray(activity[f"{d.src}:v"]).reshape(batch, steps, -1)
+            binary = False
         else:
             src = np.asarray(activity[d.src]).reshape(batch, steps, -1)
             binary = bool(plan.neurons[d.src].spiking)
@@ -209,9 +213,11 @@ def neurobench(model: torch.nn.Module | None, graph: Any, plan: Any, inputs: np.
         fixed = bool(rec.get("fixed")) and fixed_plan is not None
         activity = {n: (spikes[n] if s.spiking else volts.get(n)) for n, s in plan.neurons.items()
                     if (spikes.get(n) if s.spiking else volts.get(n)) is not None}
+        activity.update({f"{n}:v": v for n, v in volts.items()})  # membrane taps (DenseSpec.signal == "v")
         d: dict[str, Any] = {"activation_sparsity": activation_sparsity(
             {n: a for n, a in spikes.items() if n in plan.neurons and plan.neurons[n].spiking})}
-        needed = {dd.src for dd in plan.denses if dd.src != INPUT}
+        needed = {dd.src + (":v" if getattr(dd, "signal", "spikes") == "v" else "") for dd in plan.denses
+                  if dd.src != INPUT}
         if needed <= set(activity):
             sops = synaptic_operations(plan, inputs, activity, fixed_plan.weights if fixed else None, structure)
             d.update({k: sops[k] for k in ("Dense", "Effective_MACs", "Effective_ACs")})
@@ -230,9 +236,13 @@ def spike_match_per_step(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray
     keys = sorted(set(a) & set(b))
     if not keys:
         return []
-    eq = sum((np.asarray(a[k]) == np.asarray(b[k])).reshape(a[k].shape[0], a[k].shape[1], -1).sum(axis=(0, 2))
-             for k in keys)
-    tot = sum(np.asarray(a[k])[:, 0].size for k in keys)
+
+    def flat(r: np.ndarray) -> np.ndarray:  # (B, T, *shape) -> (B, T, n): conv populations
+        r = np.asarray(r)
+        return r.reshape(r.shape[0], r.shape[1], -1)
+
+    eq = sum((flat(a[k]) == flat(b[k])).sum(axis=(0, 2)) for k in keys)
+    tot = sum(flat(a[k])[:, 0].size for k in keys)
     return [float(v) / tot for v in eq]
 
 
