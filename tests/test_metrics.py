@@ -174,3 +174,31 @@ def test_footprint_does_not_depend_on_the_last_batch():
         m(torch.zeros(3, 50, 64))  # snnTorch resizes its non-persistent `mem` buffers to the batch
     # float32 weights, biases, beta and threshold; per layer graded_spikes_factor (float32) and reset code (int64)
     assert metrics.footprint(m) == before == 4 * (64 * 128 + 128 + 128 * 10 + 10) + 4 * (128 + 10) * 2 + 2 * (4 + 8)
+
+
+def test_metrics_for_every_registered_model_that_exports():
+    """Every shipped model whose NIR export compiles to a Lava plan gets every metric, with
+    consistent bounds (effective <= dense, sparsities in [0, 1])."""
+    from zoo.evaluate import evaluate
+    from zoo.registry import get_entry, list_models
+
+    torch.set_num_threads(1)
+    done = 0
+    for name in list_models():
+        if get_entry(name).weights is None:
+            continue
+        try:
+            res = evaluate(name, 4, backends=("torch", "emulator"))
+        except Exception as exc:  # noqa: BLE001 - models without a NIR export are not this test's subject
+            if "NIR" in type(exc).__name__ or "no NIR exporter" in str(exc):
+                continue
+            raise
+        nb = res["neurobench"]
+        assert nb["static"]["parameter_count"] > 0 and nb["static"]["fixed_footprint_bytes"] > 0, name
+        for label, d in nb["dynamic"].items():
+            assert 0 <= d["activation_sparsity"] <= 1, (name, label)
+            assert 0 < d["Effective_ACs"] + d["Effective_MACs"] <= d["Dense"], (name, label)
+            assert 0 < d["membrane_updates"] <= d["membrane_updates_dense"], (name, label)
+        assert set(res["agreement_per_step"]) == {"spike_match_emulator_vs_torch"}
+        done += 1
+    assert done >= 2
