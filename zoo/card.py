@@ -51,16 +51,31 @@ def _benchmarks(name: str, paper: str) -> list[str]:
     return lines
 
 
+def _builder_module(entry: Any) -> str:
+    """Module defining the model (through ``functools.partial`` builders too)."""
+    return getattr(getattr(entry.builder, "func", entry.builder), "__module__", "?")
+
+
 def _reconstruction_notes(entry: Any) -> list[str]:
-    """Sentences of the model module's docstring that say what is reconstructed or assumed."""
+    """Paragraphs of the model module's docstring that say what is reconstructed or assumed
+    (literal blocks skipped, cut at ``::``, at most 4 paragraphs of 500 characters)."""
+    import inspect
     import re
     import sys
 
-    doc = (sys.modules.get(entry.builder.__module__).__doc__ or "") if entry.builder.__module__ in sys.modules else ""
-    text = " ".join(doc.split())
-    keys = ("reconstruct", "not public", "unknown", "assum", "not stated", "our choice", "deviat")
-    sents = [x.strip() for x in re.split(r"(?<=[.;])\s+", text) if any(k in x.lower() for k in keys)]
-    return sents[:6]
+    mod = _builder_module(entry)
+    doc = inspect.cleandoc(sys.modules[mod].__doc__ or "") if mod in sys.modules else ""
+    keys = ("[reconstruction", "our reconstruction", "not public", "[ours", "assum", "not stated", "unknown",
+            "deviat", "our choice")
+    out = []
+    for para in re.split(r"\n\s*\n", doc):
+        if not para.strip() or para[:1].isspace():
+            continue
+        for item in re.split(r"\n(?=[*-] )", para):  # bullet items separately
+            text = " ".join(item.split()).split("::")[0].replace("``", "`").lstrip("*- ")
+            if any(k in text.lower() for k in keys):
+                out.append(text if len(text) <= 500 else text[:497] + "...")
+    return out[:4]
 
 
 def _snn_section(name: str, meta: dict[str, Any]) -> list[str]:
@@ -150,7 +165,7 @@ def render(name: str) -> str:
     notes = _reconstruction_notes(entry)
     lines += ["", "### What is reconstruction", ""]
     lines += [f"- {s}" for s in notes] if notes else [
-        f"- The model module (`{entry.builder.__module__}`) states no reconstructed detail; lineage: {entry.paper}."]
+        f"- The model module (`{_builder_module(entry)}`) states no reconstructed detail; lineage: {entry.paper}."]
     lines += ["", "## Intended use", "",
               "Reference model for checking torch -> NIR -> Lava agreement and Loihi fixed-point effects; "
               "not a state-of-the-art classifier.", "",
@@ -199,8 +214,8 @@ def render(name: str) -> str:
             lines.append(f"| {h['epoch']} | {h['loss']:.4f} | {_fmt(vals[0]) if vals else '-'} |")
     bench = _benchmarks(name, entry.paper)
     if bench:
-        lines += ["", "### Benchmarks", "", "Commands (each prints a mean ± std table over >= 3 seeds) and their "
-                  "measured outputs:", ""] + bench
+        lines += ["", "### Benchmarks", "", "Benchmark commands of this paper (`benchmarks/<paper>/`) and the "
+                  "outputs they wrote:", ""] + bench
     lines += ["", "## Limitations", "",
               "- Lava runs use the CPU simulator (`Loihi2SimCfg`), not Loihi hardware.",
               "- Fixed point: 8-bit weights, 12-bit decays, 24-bit state (see `exporters/lava/quantize.py`); "
