@@ -19,6 +19,7 @@ from lava.proc.io.source import RingBuffer as Source
 
 from exporters.lava.emulator import RunResult, _align, check_inputs
 from exporters.lava.plan import INPUT, OUTPUT, Plan
+from exporters.lava.populations import custom_kind
 from exporters.lava.procs.zoo_neuron import ZooNeuron
 from exporters.lava.quantize import FixedPlan
 
@@ -44,9 +45,14 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
     neurons = {}
     specs = plan.neurons if fixed else base.neurons
     for name, s in specs.items():
+        kind = custom_kind(s)
+        if kind is not None:
+            neurons[name] = kind.process_class()(shape=(s.n,), params=s.params, latency=s.latency, window=window,
+                                                 name=name)
+            continue
         neurons[name] = ZooNeuron(shape=(s.n,), du=s.du, dv=s.dv, vth=s.vth, bias_u=s.bias_u, bias_v=s.bias_v,
-                                  v_reset=s.v_reset, da=s.da, ja=s.ja, reset=s.reset, spiking=s.spiking, latency=s.latency,
-                                  window=window, name=name)
+                                  v_reset=s.v_reset, da=s.da, ja=s.ja, reset=s.reset, spiking=s.spiking,
+                                  latency=s.latency, window=window, name=name)
     net = LavaNetwork(source, {}, neurons)
     for d in base.denses:
         if fixed and d.name == plan.host_readout:

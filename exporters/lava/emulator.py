@@ -13,6 +13,7 @@ import numpy as np
 
 from exporters.lava.neuron_math import RESET_CODES, step_fixed, step_float
 from exporters.lava.plan import INPUT, OUTPUT, Plan
+from exporters.lava.populations import custom_kind
 from exporters.lava.quantize import FixedPlan
 
 
@@ -67,6 +68,8 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
     u = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     v = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     adapt = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
+    custom = {n: k for n, s in specs.items() if (k := custom_kind(s)) is not None}
+    cstate = {n: k.init_state(batch, specs[n].n, fixed) for n, k in custom.items()}
     out_s = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     buf = {d.name: np.zeros((batch, d.weight.shape[0]), dtype) for d in base.denses}
     rec_s = {n: np.zeros((batch, total, s.n), np.int8) for n, s in specs.items() if s.spiking}
@@ -82,8 +85,12 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
         for n, s in specs.items():
             if t < s.latency:
                 continue
-            u[n], v[n], adapt[n], spk = step(u[n], v[n], adapt[n], a_in[n], s.du, s.dv, s.vth, s.bias_u, s.bias_v,
-                                             s.v_reset, s.da, s.ja, RESET_CODES[s.reset], s.spiking)
+            if n in custom:
+                spk = custom[n].step(cstate[n], a_in[n], s.params, fixed)
+                v[n] = cstate[n]["v"]
+            else:
+                u[n], v[n], adapt[n], spk = step(u[n], v[n], adapt[n], a_in[n], s.du, s.dv, s.vth, s.bias_u,
+                                                 s.bias_v, s.v_reset, s.da, s.ja, RESET_CODES[s.reset], s.spiking)
             out_s[n] = spk.astype(dtype)
             if s.spiking:
                 rec_s[n][:, t] = spk

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from exporters.nir.executor import LINEAR_OPS, NEURONS, graph_dt, linear_step, reset_mode
-from exporters.nir.extensions import V_TAP, alif_params, extension_name, is_extension
+from exporters.nir.extensions import V_TAP, extension_name, is_extension
 from exporters.nir.graph import flatten_graph, schedule
 from exporters.nir.io import NIRError
 
@@ -50,6 +50,7 @@ class NeuronSpec:
     kind: str  # NIR primitive name (or zoo extension name)
     da: np.ndarray | None = None  # adaptive threshold: decay per step (None: no adaptation)
     ja: np.ndarray | None = None  # adaptive threshold: jump per spike (threshold units)
+    params: dict | None = None  # parameters of a custom population kind (exporters.lava.populations)
 
     def __post_init__(self) -> None:
         if self.da is None:
@@ -128,16 +129,9 @@ def _neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple
         return np.asarray(default if v is None else v, float).ravel()
 
     if is_extension(node):
-        extension_name(node, name)
-        p = alif_params(node, name)
-        dv = dt / p["tau"]
-        n = dv.size
-        da = dt / p["tau_adapt"]
-        if np.any(dv > 1) or np.any(da > 1):
-            raise NIRError(f"node {name!r}: dt/tau > 1 (time constant shorter than the step)")
-        spec = NeuronSpec(name, n, np.ones(n), dv, p["v_threshold"], np.zeros(n), dv * p["v_leak"], p["v_reset"],
-                          p["reset"], True, latency, "alif", da=da, ja=p["beta"] * da * p["r_adapt"])
-        return spec, dt * p["r"] / p["tau"]
+        from exporters.lava.populations import spec_for_extension
+
+        return spec_for_extension(name, node, extension_name(node, name), dt, latency)
     if isinstance(node, nir.Threshold):
         thr = arr("threshold")
         n = thr.size

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from exporters.lava.plan import OUTPUT, DenseSpec, NeuronSpec, Plan
+from exporters.lava.populations import custom_kind
 from exporters.nir.io import NIRError
 
 VTH_MAX = 2 ** 17 - 1
@@ -148,8 +149,13 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
         da = np.round(spec.da * 4096).astype(np.int64)
         ja = np.round(spec.ja * s * 64).astype(np.int64)
         rep.decay_abs_error = max(rep.decay_abs_error, float(np.abs(da / 4096 - spec.da).max()))
+        params = spec.params
+        kind = custom_kind(spec)
+        if kind is not None:
+            params, notes = kind.quantize(spec, s)
+            rep.notes.extend(notes)
         neurons[name] = replace(spec, du=du, dv=dv, vth=vth, bias_u=bias_u, bias_v=bias_v, v_reset=v_reset, da=da,
-                                ja=ja)
+                                ja=ja, params=params)
         scale[name] = s
         report[name] = rep
     host = None

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from exporters.nir.extensions import ALIF, V_TAP, alif_params, extension_name, is_extension
+from exporters.nir.extensions import V_TAP, extension_of, is_extension
 from exporters.nir.graph import flatten_graph, schedule
 from exporters.nir.io import NIRError
 
@@ -31,7 +31,7 @@ NEURONS = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI)
 def is_spiking(node: nir.NIRNode) -> bool:
     """Nodes whose output is spikes (populations recorded for spike agreement)."""
     return isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)) or (
-        is_extension(node) and extension_name(node) == ALIF)
+        is_extension(node) and extension_of(node).spiking)
 
 
 def graph_dt(graph: nir.NIRGraph, dt: float | None) -> float:
@@ -72,10 +72,10 @@ class NIRExecutor(nn.Module):
                       for k, v in _params(node).items()} for n, node in self.nodes.items()}
         for name, node in self.nodes.items():
             _check_supported(name, node)
-        self.ext = {n: {k: (torch.as_tensor(v, dtype=dtype) if isinstance(v, np.ndarray) else v)
-                        for k, v in alif_params(node, n).items()}
-                    for n, node in self.nodes.items() if is_extension(node) and extension_name(node) == ALIF}
-        self.v_taps = {n for n, node in self.nodes.items() if is_extension(node) and extension_name(node) == V_TAP}
+        self.ext = {n: (extension_of(node, n), {k: (torch.as_tensor(v, dtype=dtype) if isinstance(v, np.ndarray) else v)
+                                                for k, v in extension_of(node, n).params(node, n).items()})
+                    for n, node in self.nodes.items() if is_extension(node)}
+        self.v_taps = {n for n, (ext, _) in self.ext.items() if ext.name == V_TAP}
         self.records: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor, record: bool = False) -> torch.Tensor:
@@ -129,13 +129,10 @@ class NIRExecutor(nn.Module):
             return buf.pop(0)
         if isinstance(node, NEURONS):
             return self._neuron(name, node, inp, state)
-        if is_extension(node):
-            return self._alif(name, inp, state)
+        if name in self.ext:
+            ext, params = self.ext[name]
+            return ext.torch_step(params, state.setdefault(name, {}), inp, dt).to(self.dtype)
         raise NIRError(f"node {name!r}: {type(node).__name__} is not supported by the torch executor")
-
-    def _alif(self, name: str, inp: torch.Tensor, state: dict) -> torch.Tensor:
-        st = state.setdefault(name, {"v": torch.zeros_like(inp), "a": torch.zeros_like(inp)})
-        return _alif_step(self.ext[name], st, inp, self.dt).to(self.dtype)
 
     def _neuron(self, name: str, node: nir.NIRNode, inp: torch.Tensor, state: dict) -> torch.Tensor:
         p, dt = self.p[name], self.dt
@@ -188,16 +185,6 @@ def linear_step(node: nir.NIRNode, inp: torch.Tensor, p: dict[str, torch.Tensor]
     raise NIRError(f"{type(node).__name__} is not a linear primitive")
 
 
-def _alif_step(p: dict, st: dict, inp: torch.Tensor, dt: float) -> torch.Tensor:
-    """``alif`` extension (exporters.nir.extensions): threshold from the previous trace."""
-    th = p["v_threshold"] + p["beta"] * st["a"]
-    st["v"] = st["v"] + dt / p["tau"] * (p["v_leak"] - st["v"] + p["r"] * inp)
-    z = st["v"] > th
-    st["v"] = st["v"] - z * th if p["reset"] == "subtract" else torch.where(z, p["v_reset"].expand_as(st["v"]), st["v"])
-    st["a"] = st["a"] + dt / p["tau_adapt"] * (p["r_adapt"] * z - st["a"])
-    return z
-
-
 def _params(node: nir.NIRNode) -> dict[str, Any]:
     keys = ("weight", "bias", "scale", "threshold", "tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold",
             "v_reset", "w_in")
@@ -206,7 +193,8 @@ def _params(node: nir.NIRNode) -> dict[str, Any]:
 
 def _check_supported(name: str, node: nir.NIRNode) -> None:
     if is_extension(node):
-        extension_name(node, name)
+        if extension_of(node, name).torch_step is None and extension_of(node, name).name != V_TAP:
+            raise NIRError(f"node {name!r}: zoo extension has no torch semantics")
         return
     ok = (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Scale, nir.Threshold, nir.Flatten, nir.Conv1d,
           nir.Conv2d, nir.SumPool2d, nir.AvgPool2d, nir.Delay) + NEURONS

@@ -17,30 +17,61 @@ compiler read the parameters from the subgraph's nodes and run the exact semanti
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import nir
 import numpy as np
+import torch
 
 from exporters.nir.io import NIRError
 
+
+@dataclass(frozen=True)
+class Extension:
+    """A zoo NIR extension: how to read its parameters and its exact torch semantics.
+
+    ``torch_step(p, state, inp, dt) -> output`` advances one step; ``state`` is a dict the step
+    fills (zeros at t=0), and ``state["v"]`` is the membrane a ``v_tap`` reads. Lava mappings
+    register in :mod:`exporters.lava.populations` under the same name."""
+
+    name: str
+    version: int
+    spiking: bool
+    params: Callable[[nir.NIRGraph, str], dict[str, Any]]
+    torch_step: Callable[[dict, dict, torch.Tensor, float], torch.Tensor] | None = None
+
+
+EXTENSIONS: dict[str, Extension] = {}
+
+
+def register_extension(ext: Extension) -> Extension:
+    EXTENSIONS[ext.name] = ext
+    return ext
+
+
 ALIF = "alif"
-VERSIONS = {ALIF: 1}
 
 
 def is_extension(node: nir.NIRNode) -> bool:
     return isinstance(node, nir.NIRGraph) and "zoo.neuron" in (node.metadata or {})
 
 
-def extension_name(node: nir.NIRNode, name: str = "") -> str:
+def extension_of(node: nir.NIRNode, name: str = "") -> Extension:
+    """The registered :class:`Extension` of an extension node (unknown or too new: error)."""
     ext = node.metadata["zoo.neuron"]
     ext = ext.decode() if isinstance(ext, bytes) else str(ext)
-    if ext not in VERSIONS:
-        raise NIRError(f"node {name!r}: unknown zoo extension {ext!r} (known: {', '.join(VERSIONS)})")
+    if ext not in EXTENSIONS:
+        raise NIRError(f"node {name!r}: unknown zoo extension {ext!r} (known: {', '.join(sorted(EXTENSIONS))})")
     version = int(node.metadata.get("zoo.version", 1))
-    if version > VERSIONS[ext]:
-        raise NIRError(f"node {name!r}: zoo extension {ext!r} version {version} is newer than this zoo ({VERSIONS[ext]})")
-    return ext
+    if version > EXTENSIONS[ext].version:
+        raise NIRError(f"node {name!r}: zoo extension {ext!r} version {version} is newer than this zoo "
+                       f"({EXTENSIONS[ext].version})")
+    return EXTENSIONS[ext]
+
+
+def extension_name(node: nir.NIRNode, name: str = "") -> str:
+    return extension_of(node, name).name
 
 
 def alif_node(tau: np.ndarray, r: np.ndarray, v_threshold: np.ndarray, tau_adapt: np.ndarray, beta: np.ndarray,
@@ -60,7 +91,7 @@ def alif_node(tau: np.ndarray, r: np.ndarray, v_threshold: np.ndarray, tau_adapt
         "output": nir.Output(output_type={"output": np.array(n)}),
     }
     edges = [("input", "lif"), ("lif", "output"), ("lif", "adaptation"), ("adaptation", "beta"), ("beta", "lif")]
-    g = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"zoo.neuron": ALIF, "zoo.version": VERSIONS[ALIF]})
+    g = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"zoo.neuron": ALIF, "zoo.version": 1})
     return g
 
 
@@ -78,8 +109,22 @@ def alif_params(node: nir.NIRGraph, name: str = "") -> dict[str, Any]:
             "beta": -np.broadcast_to(np.asarray(beta.scale, float), np.shape(lif.v_threshold)).copy()}
 
 
+def alif_step(p: dict, st: dict, inp: torch.Tensor, dt: float) -> torch.Tensor:
+    """One ``alif`` step; the threshold uses the previous adaptation trace."""
+    if not st:
+        st.update(v=torch.zeros_like(inp), a=torch.zeros_like(inp))
+    th = p["v_threshold"] + p["beta"] * st["a"]
+    st["v"] = st["v"] + dt / p["tau"] * (p["v_leak"] - st["v"] + p["r"] * inp)
+    z = st["v"] > th
+    st["v"] = st["v"] - z * th if p["reset"] == "subtract" else torch.where(z, p["v_reset"].expand_as(st["v"]), st["v"])
+    st["a"] = st["a"] + dt / p["tau_adapt"] * (p["r_adapt"] * z - st["a"])
+    return z.to(inp.dtype)
+
+
+register_extension(Extension(ALIF, 1, True, alif_params, alif_step))
+
 V_TAP = "v_tap"
-VERSIONS[V_TAP] = 1
+register_extension(Extension(V_TAP, 1, False, lambda node, name: {}))
 
 
 def v_tap_node(n: int) -> nir.NIRGraph:
@@ -88,4 +133,4 @@ def v_tap_node(n: int) -> nir.NIRGraph:
     nodes = {"input": nir.Input(input_type={"input": np.array([n])}),
              "output": nir.Output(output_type={"output": np.array([n])})}
     return nir.NIRGraph(nodes=nodes, edges=[("input", "output")],
-                        metadata={"zoo.neuron": V_TAP, "zoo.version": VERSIONS[V_TAP]})
+                        metadata={"zoo.neuron": V_TAP, "zoo.version": 1})

@@ -14,19 +14,17 @@ import typing as ty
 
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.model import PyLoihiProcessModel
 from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.process.ports.ports import InPort, OutPort
-from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from exporters.lava.neuron_math import RESET_CODES, step_fixed, step_float
+from exporters.lava.procs.windowed import WindowedModel, WindowedPopulation
 
 
-class ZooNeuron(AbstractProcess):
+class ZooNeuron(WindowedPopulation):
     """Current-based LIF/LI population with per-neuron parameters (see module docstring).
 
     Float: du, dv in [0, 1]; fixed: du in [0, 4095] (+1 offset), dv in [0, 4096], vth 17-bit,
@@ -38,9 +36,6 @@ class ZooNeuron(AbstractProcess):
                  spiking: bool = True, latency: int = 0, window: int = 0, name: str | None = None) -> None:
         super().__init__(shape=shape, reset=RESET_CODES[reset], spiking=spiking, latency=latency, window=window,
                          name=name)
-        self.a_in = InPort(shape=shape)
-        self.s_out = OutPort(shape=shape)
-        self.v_out = OutPort(shape=shape)
         self.u = Var(shape=shape, init=0)
         self.v = Var(shape=shape, init=0)
         self.du = Var(shape=shape, init=du)
@@ -54,33 +49,22 @@ class ZooNeuron(AbstractProcess):
         self.ja = Var(shape=shape, init=np.broadcast_to(ja, shape).copy())
 
 
-class _ZooNeuronModel(PyLoihiProcessModel):
+class _ZooNeuronModel(WindowedModel):
     step_fn: ty.Callable = None
+    state_vars = ("u", "v", "a")
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.reset_code = int(proc_params["reset"])
         self.spiking = bool(proc_params["spiking"])
-        self.latency = int(proc_params["latency"])
-        self.window = int(proc_params["window"])
 
-    def run_spk(self) -> None:
-        a_in = self.a_in.recv()
-        w = (self.time_step - 1) % self.window if self.window > 0 else self.time_step - 1
-        if w < self.latency:
-            self.u[:] = 0
-            self.v[:] = 0
-            self.a[:] = 0
-            s = np.zeros(self.v.shape, dtype=bool)
-        else:
-            u, v, a, s = type(self).step_fn(self.u, self.v, self.a, a_in, self.du, self.dv, self.vth, self.bias_u,
-                                            self.bias_v, self.v_reset, self.da, self.ja, self.reset_code,
-                                            self.spiking)
-            self.u[:] = u
-            self.v[:] = v
-            self.a[:] = a
-        self.s_out.send(s.astype(self.s_dtype))
-        self.v_out.send(self.v.copy())
+    def update(self, a_in: np.ndarray) -> np.ndarray:
+        u, v, a, s = type(self).step_fn(self.u, self.v, self.a, a_in, self.du, self.dv, self.vth, self.bias_u,
+                                        self.bias_v, self.v_reset, self.da, self.ja, self.reset_code, self.spiking)
+        self.u[:] = u
+        self.v[:] = v
+        self.a[:] = a
+        return s
 
 
 @implements(proc=ZooNeuron, protocol=LoihiProtocol)

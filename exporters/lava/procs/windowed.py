@@ -1,0 +1,53 @@
+"""Base Process and ProcessModel for zoo populations that run many samples in one Lava run.
+
+Every ``window`` steps the state is cleared, and during the first ``latency`` steps of a window
+the population ignores its input (it is that many Dense stages from the Input), so each sample
+sees exactly a fresh runtime. Subclasses declare their state Vars and implement ``update``.
+"""
+from __future__ import annotations
+
+import typing as ty
+
+import numpy as np
+from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.process.ports.ports import InPort, OutPort
+from lava.magma.core.process.process import AbstractProcess
+
+
+class WindowedPopulation(AbstractProcess):
+    """Ports ``a_in`` (summed Dense input), ``s_out`` (spikes), ``v_out`` (membrane)."""
+
+    def __init__(self, *, shape: ty.Tuple[int, ...], latency: int = 0, window: int = 0, name: str | None = None,
+                 **proc_params) -> None:
+        super().__init__(shape=shape, latency=latency, window=window, name=name, **proc_params)
+        self.a_in = InPort(shape=shape)
+        self.s_out = OutPort(shape=shape)
+        self.v_out = OutPort(shape=shape)
+
+
+class WindowedModel(PyLoihiProcessModel):
+    """``run_spk``: receive, clear state outside the sample's active steps, else ``update``."""
+
+    state_vars: ty.Tuple[str, ...] = ()
+    s_dtype: ty.Any = float
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        self.latency = int(proc_params["latency"])
+        self.window = int(proc_params["window"])
+
+    def update(self, a_in: np.ndarray) -> np.ndarray:
+        """Advance one step; return the spikes (bool array)."""
+        raise NotImplementedError
+
+    def run_spk(self) -> None:
+        a_in = self.a_in.recv()
+        w = (self.time_step - 1) % self.window if self.window > 0 else self.time_step - 1
+        if w < self.latency:
+            for var in self.state_vars:
+                getattr(self, var)[:] = 0
+            s = np.zeros(self.v.shape, dtype=bool)
+        else:
+            s = self.update(a_in)
+        self.s_out.send(s.astype(self.s_dtype))
+        self.v_out.send(self.v.copy())
