@@ -14,6 +14,15 @@ from zoo.neurons.sigma_delta import SigmaDeltaParameters, sigma_delta_relu, sigm
 from zoo.tasks.delay import load as delay_load, window_cross_entropy
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one intra-op thread is faster and fair to the shared 2-core machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_bucket_recursion_hand_computed_step():
     tau = torch.tensor([2.0, 4.0, 1.0], dtype=torch.float64)
     dt = 0.5
@@ -115,7 +124,7 @@ def test_single_layer_online_gradient_equals_autograd_instantaneous():
         assert torch.allclose(per_step_online[t], acc, atol=1e-12)
 
 
-@pytest.mark.parametrize("dt", [1.0, 0.25])
+@pytest.mark.parametrize("dt", [1.0, 0.5])
 def test_two_layer_online_gradient_equals_bptt(dt):
     torch.manual_seed(1)
     model = GammaNet(n_inputs=2, n_hidden=6, n_outputs=7, n_buckets=3, tau_ms=[1.0, 2.0, 3.0],
@@ -173,8 +182,8 @@ def test_ottt_readout_gradient_is_exact_for_linear_readout():
     from zoo.models.gamma import LIFNet
     from zoo.tasks import get_task
     torch.manual_seed(0)
-    model = LIFNet(n_hidden=8, dt=0.5, input_gain=3.0).double()
-    x, y = delay_load("train", n=4, dt=0.5)
+    model = LIFNet(n_hidden=8, dt=1.0, input_gain=3.0).double()
+    x, y = delay_load("train", n=4, dt=1.0)
     x = x.double()
     model.zero_grad()
     window_cross_entropy(model(x.transpose(0, 1)).transpose(0, 1), y).backward()

@@ -186,9 +186,9 @@ def main(argv: list[str] | None = None) -> None:
         data["runs"] = [r for r in data["runs"] if not (r["method"] in args.methods and r["dt"] in args.dts
                                                        and r["seed"] in args.seeds)]
         data["args"] = vars(args)
-        for method in args.methods:
-            for dt in args.dts:
-                for seed in args.seeds:
+        for seed in args.seeds:  # seed-major: every completed seed is a full comparison
+            for method in args.methods:
+                for dt in args.dts:
                     r = run(method, args.task, dt, seed, args.epochs, args.n_train, args.batch, args.lr, args.hidden)
                     print(f"{method:<13} dt={dt:<5g} seed={seed}  acc={100 * r['accuracy']:.1f}%  "
                           f"spikes={r['hidden_spikes_per_sample']:.0f}  mem={r['train_state_bytes_per_sample'] / 1024:.1f}KB"
