@@ -77,8 +77,11 @@ def agreement_over_time(per_step: dict[str, list[float]], path: Path, title: str
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    for k, v in per_step.items():
-        ax.plot(np.arange(len(v)), v, marker=".", label=k.replace("spike_match_", "").replace("_vs_torch", ""))
+    styles = [("-", "o", 6), ("--", "x", 7), (":", "+", 9), ("-.", ".", 5)]  # identical curves stay visible
+    for i, (k, v) in enumerate(per_step.items()):
+        ls, mk, ms = styles[i % len(styles)]
+        ax.plot(np.arange(len(v)), v, ls=ls, marker=mk, ms=ms, mfc="none", lw=1.2,
+                label=k.replace("spike_match_", "").replace("_vs_torch", ""))
     ax.set_xlabel("step (torch time axis, after latency alignment)")
     ax.set_ylabel("spike match vs torch")
     ax.legend(fontsize=8)
