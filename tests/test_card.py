@@ -100,3 +100,14 @@ def test_plots_raster_from_real_lava_run(tmp_cards):
 
     made = make_plots("lif-digits", samples=1, lava=True)
     assert (tmp_cards / made["raster"]).exists()
+
+
+def test_committed_cards_match_their_results_files():
+    """Every model_cards/NAME.md is exactly what `zoo card NAME` renders from the saved results
+    (no hand edits, no stale card after `zoo eval NAME --save`)."""
+    from zoo.card import CARDS, RESULTS, render
+
+    cards = [p for p in sorted(CARDS.glob("*.md")) if (RESULTS / f"{p.stem}.json").exists()]
+    assert any(p.stem == "lif-digits" for p in cards)
+    for p in cards:
+        assert p.read_text() == render(p.stem), f"{p.name} is stale: run `zoo card {p.stem}`"
