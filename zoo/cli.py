@@ -82,7 +82,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     backends = tuple(args.backend) if getattr(args, "backend", None) else BACKENDS
     log = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
-    res = evaluate(args.name, samples=args.samples, backends=backends, log=log)
+    workers = getattr(args, "workers", 1)
+    res = evaluate(args.name, samples=args.samples, backends=backends, log=log,
+                   **({"workers": workers} if workers != 1 else {}))
     if getattr(args, "save", False):
         from zoo.card import save_results
 
@@ -111,7 +113,10 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     recipe = load_recipe(args.recipe)
     out = args.out or f"runs/{recipe['name']}"
-    meta = train(recipe, out, log=lambda m: print(m, file=sys.stderr))
+    meta = train(recipe, out, log=lambda m: print(m, file=sys.stderr), nproc=getattr(args, "nproc", 1),
+                 device=getattr(args, "device", "cpu"))
+    if "file" not in meta:  # a non-zero rank of a torchrun job: rank 0 reports
+        return
     print(json.dumps({"weights": str(Path(out) / meta["file"]), "sha256": meta["sha256"],
                       "metrics": meta["meta"]["metrics"]}, indent=2))
 
@@ -161,6 +166,7 @@ def make_parser() -> argparse.ArgumentParser:
             s.add_argument("--backend", required=True, choices=["torch", "lava-float", "lava-fixed", "emulator"])
         s.add_argument("--samples", type=int, default=300)
         s.add_argument("--json", action="store_true")
+        s.add_argument("--workers", type=int, default=1, help="shard the samples over N processes")
         if cmd == "eval":
             s.add_argument("--save", action="store_true", help="write model_cards/results/NAME.json for `zoo card`")
             _plot_args(s)
@@ -172,6 +178,9 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train from a recipe")
     s.add_argument("recipe")
     s.add_argument("--out", help="output folder (zoo/weights ships the model); default runs/<name>")
+    s.add_argument("--nproc", type=int, default=1,
+                   help="data-parallel processes on this machine (torch.distributed; or launch with torchrun)")
+    s.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="gloo on cpu, NCCL on cuda")
     s.set_defaults(fn=cmd_train)
     s = sub.add_parser("nir", help="run any NIR file")
     nsub = s.add_subparsers(dest="nir_cmd", required=True)

@@ -61,8 +61,11 @@ def spike_match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
 
 
 def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = BACKENDS,
-             log=lambda msg: None) -> dict[str, Any]:
-    """Metric per backend and agreement figures; the JSON layout of ``zoo eval --json``."""
+             log=lambda msg: None, workers: int = 1) -> dict[str, Any]:
+    """Metric per backend and agreement figures; the JSON layout of ``zoo eval --json``.
+
+    ``workers > 1``: every backend's samples are sharded over that many processes and the
+    outputs merged in sample order (:func:`zoo.distributed.sharded_outputs`)."""
     for b in backends:
         if b not in BACKENDS:
             raise ZooError(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
@@ -74,15 +77,22 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
                               "metric": task.metric_name, "higher_is_better": task.higher_is_better,
                               "backends": {}, "agreement": {}}
     runs: dict[str, Any] = {}
+    if workers > 1:
+        from zoo.distributed import sharded_outputs
+
+        result["workers"] = int(workers)
     if "torch" in backends:
         t0 = time.time()
-        out = _torch_outputs(model, x)
+        out = _torch_outputs(model, x) if workers <= 1 else sharded_outputs("torch", name, None, x, workers)
         result["backends"]["torch"] = {"value": task.metric(out, y), "seconds": round(time.time() - t0, 3)}
         log(f"torch: {result['backends']['torch']['value']:.4f}")
     lava_backends = [b for b in backends if b != "torch"]
     if not lava_backends:
         return result
     from exporters.lava import build_plan, emulate, run_lava
+    if workers > 1:  # same calls, samples sharded over processes, merged in sample order
+        emulate = lambda plan, xin: sharded_outputs("emulator", name, plan, xin, workers)  # noqa: E731
+        run_lava = lambda plan, xin: sharded_outputs("lava", name, plan, xin, workers)  # noqa: E731
     from exporters.nir import from_nir
 
     graph = export_graph(name, model)

@@ -66,12 +66,21 @@ def evaluate_torch(model: torch.nn.Module, task_name: str, task_params: dict[str
 
 
 def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None] = print,
-          progress: bool = True) -> dict[str, Any]:
-    """Run ``recipe``; return the weights metadata that was written next to the weights."""
+          progress: bool = True, nproc: int = 1, device: str = "cpu") -> dict[str, Any]:
+    """Run ``recipe``; return the weights metadata that was written next to the weights.
+
+    ``nproc > 1``: data-parallel over that many local processes (:mod:`zoo.distributed`; the
+    recipe's ``batch_size`` is the global batch). Inside a worker (``RANK``/``WORLD_SIZE`` set,
+    e.g. by ``torchrun``) this process is one rank and only rank 0 writes files."""
     from safetensors.torch import save_file
 
+    from zoo import distributed as zd
     from zoo.learning import make_learner
 
+    if nproc > 1 and not zd.launched():
+        return zd.launch_train(recipe, out_dir, nproc, device, log=log, progress=progress)
+    par = zd.init(device) if zd.launched() else zd.Context(device=zd.resolve_device(device))
+    progress = progress and par.is_main
     torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "2")))
     seed = int(recipe.get("seed", 0))
     torch.manual_seed(seed)
@@ -81,8 +90,12 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     model = entry.builder(**recipe.get("model_config", {}))
     learn = dict(recipe["learning"])
     rule, epochs, batch_size = learn.pop("rule"), int(learn.pop("epochs", 10)), int(learn.pop("batch_size", 64))
-    learner = make_learner(rule, model, task, **learn)
+    train_samples = learn.pop("train_samples", None)  # optional: first N training samples (smoke runs)
+    learner = make_learner(rule, par.wrap(model, rule), task, **learn)
+    par.attach(learner)
     inputs, targets = task.load("train", **task_cfg)
+    if train_samples is not None:
+        inputs, targets = inputs[:int(train_samples)], targets[:int(train_samples)]
     gen = torch.Generator().manual_seed(seed)
     history = []
     t0 = time.time()
@@ -90,13 +103,18 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
         order = torch.randperm(len(inputs), generator=gen)
         losses = []
         for i in range(0, len(order), batch_size):
-            idx = order[i:i + batch_size]
-            losses.append(learner.step((inputs[idx], targets[idx]))["loss"])
-        metric = evaluate_torch(model, task.name, task_cfg)
+            idx = par.shard(order[i:i + batch_size])
+            losses.append(par.weighted(learner.step(par.to_device((inputs[idx], targets[idx])))["loss"]))
+        losses = par.sum_across(losses)
+        metric = (par.evaluate_torch if par.active or par.device.type != "cpu" else evaluate_torch)(
+            model, task.name, task_cfg)
         history.append({"epoch": epoch + 1, "loss": sum(losses) / len(losses), f"test_{task.metric_name}": metric})
         if progress:
             log(f"epoch {epoch + 1}/{epochs}  loss {history[-1]['loss']:.4f}  test {task.metric_name} {metric:.4f}"
                 f"  ({time.time() - t0:.0f}s)")
+    if not par.is_main:
+        par.close()
+        return {"rank": par.rank, "history": history}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = recipe["name"]
@@ -116,7 +134,8 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
             "task": {"name": task.name, **task_cfg},
             "dt": recipe.get("dt"),
             "contract": recipe.get("contract", {}),
-            "learning": {"rule": rule, "epochs": epochs, "batch_size": batch_size, **learn},
+            "learning": {"rule": rule, "epochs": epochs, "batch_size": batch_size, **learn,
+                         **({"train_samples": train_samples} if train_samples is not None else {})},
             "seed": seed,
             "commit": git_commit(),
             "train_seconds": round(time.time() - t0, 1),
@@ -126,5 +145,9 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
             "history": history,
         },
     }
+    if par.active:
+        meta["meta"]["distributed"] = {"world_size": par.world_size, "device": par.device.type,
+                                       "backend": "nccl" if par.device.type == "cuda" else "gloo"}
     (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    par.close()
     return meta

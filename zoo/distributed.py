@@ -1,0 +1,556 @@
+"""Data-parallel training and sharded evaluation on ``torch.distributed``.
+
+Launch
+------
+``zoo train RECIPE --nproc N`` starts N fresh interpreters (``python -m zoo.distributed
+train ...``) with the environment variables ``torchrun`` sets (``RANK``, ``LOCAL_RANK``,
+``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR=127.0.0.1``, ``MASTER_PORT``). Fresh
+interpreters (not ``fork``/``spawn`` of the parent) keep us independent of the global
+multiprocessing start method that Lava sets to ``fork`` at import. Because the workers only
+read those variables, ``torchrun ... -m zoo.cli train RECIPE`` runs the same code on a
+multi-node cluster (see ``docs/distributed.md``). Backend: gloo on CPU, NCCL on CUDA.
+
+Global batch and exactness
+--------------------------
+The recipe's ``batch_size`` is the *global* batch. Every rank draws the same permutation
+(same seed) and takes its contiguous slice ``torch.tensor_split(idx, WORLD_SIZE)[RANK]`` of
+each global batch. Task losses are batch means, so the update of the global batch is the
+*weighted* sum of the per-rank gradients, weight ``w_r = n_r / n`` (``n_r`` samples on rank
+r of a global batch of n). This is exact also for the ragged last batch; a rank whose slice
+is empty runs one sample with weight 0 so that every rank joins every collective. Result:
+same global batch and seed => same weights as one process, up to float summation order.
+
+How a learning rule is synchronised (one mechanism)
+---------------------------------------------------
+All gradient sums go through :func:`allreduce_` (weighted SUM all-reduce with ``w_r``):
+
+* ``bptt`` (rules in :data:`DDP_RULES`): the model handed to the learner is wrapped in
+  ``DistributedDataParallel`` with a comm hook doing the weighted all-reduce, so gradient
+  communication overlaps the backward pass.
+* every other rule: :meth:`Context.attach` registers an ``optimizer.register_step_pre_hook``
+  on each ``torch.optim.Optimizer`` attribute of the learner (``self.optimizer``...) which
+  calls :func:`allreduce_grads` on that optimizer's parameters just before ``step()``. Online
+  rules that write their accumulated updates into ``param.grad`` (STOP, TBPTT-K1,
+  e-prop/HYPR, SpikingGamma, OTTT) are therefore synchronised without any change, including
+  rules that step the optimizer several times per batch (every rank steps equally often).
+* a rule that applies its updates without a torch optimizer adds one line before applying
+  them: ``zoo.distributed.allreduce_grads(self.model)`` (or ``allreduce_(list_of_updates)``
+  for update tensors that are not ``.grad``). Outside a distributed run both are no-ops.
+
+Failure handling
+----------------
+Every collective has a timeout (``ZOO_DIST_TIMEOUT`` seconds, default 60, passed to
+``init_process_group``); the launcher's watchdog polls the workers and, as soon as one exits
+non-zero, kills the others and raises one :class:`DistributedError` line naming the rank, its
+exit code and its last error line. ``ZOO_DIST_FAULT="RANK:STEP:MODE"`` (MODE ``raise``,
+``exit`` or ``hang``) injects a fault at training step STEP on rank RANK for tests.
+
+Sharded evaluation
+------------------
+:func:`shard_map` splits samples into N contiguous shards, runs one fresh worker process per
+shard (no process group needed) and returns the per-shard results in shard order, so merging
+is deterministic (concatenation in sample order) whatever the completion order.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import os
+import pickle
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+import torch.distributed as dist
+
+from zoo.registry import ZooError
+
+DDP_RULES = frozenset({"bptt"})  # one forward + one backward per step: DistributedDataParallel
+ENV_KEYS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+LOOPBACK = "127.0.0.1"
+
+
+class DistributedError(ZooError):
+    """A worker failed or a collective timed out (one line, for the CLI)."""
+
+
+def launched() -> bool:
+    """True inside a worker started by ``torchrun`` or :func:`launch` (RANK and WORLD_SIZE set)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def default_timeout() -> float:
+    return float(os.environ.get("ZOO_DIST_TIMEOUT", "60"))
+
+
+# ----------------------------------------------------------------------------- context
+@dataclass
+class Context:
+    """This process's place in the run; the single-process default makes every method a no-op."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    weight: float = 1.0  # n_r / n of the current global batch
+    step: int = 0  # global batches seen (for fault injection)
+    initialized: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.initialized and self.world_size > 1
+
+    # -- model / learner ----------------------------------------------------------------
+    def wrap(self, model: torch.nn.Module, rule: str) -> torch.nn.Module:
+        """The module to hand to the learner: DDP for :data:`DDP_RULES`, else ``model`` itself."""
+        model.to(self.device)
+        if not self.active or rule not in DDP_RULES:
+            return model
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        ddp = DDP(model, device_ids=ids)
+        ddp.register_comm_hook(self, _weighted_allreduce_hook)
+        ddp._zoo_synced = True  # type: ignore[attr-defined]
+        return ddp
+
+    def attach(self, learner: Any) -> None:
+        """Register the weighted gradient all-reduce before every ``step()`` of each optimizer
+        of ``learner`` (unless its model is a DDP module, which reduces during backward)."""
+        if not self.active or getattr(getattr(learner, "model", None), "_zoo_synced", False):
+            return
+        optims = [v for v in vars(learner).values() if isinstance(v, torch.optim.Optimizer)]
+        for opt in optims:
+            opt.register_step_pre_hook(lambda o, args, kwargs: allreduce_grads(
+                [p for g in o.param_groups for p in g["params"]]))
+
+    # -- data ---------------------------------------------------------------------------
+    def shard(self, idx: torch.Tensor) -> torch.Tensor:
+        """This rank's slice of global batch ``idx``; sets :attr:`weight` (and injects faults)."""
+        self.step += 1
+        _maybe_fault(self.rank, self.step)
+        if not self.active:
+            self.weight = 1.0
+            return idx
+        local = torch.tensor_split(idx, self.world_size)[self.rank]
+        self.weight = len(local) / len(idx)
+        return local if len(local) else idx[:1]  # weight 0: joins the collectives, adds nothing
+
+    def to_device(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.device.type == "cpu":
+            return batch
+        return tuple(t.to(self.device) for t in batch)  # type: ignore[return-value]
+
+    def weighted(self, value: float) -> float:
+        """``weight * value`` (sum it over ranks with :meth:`sum_across`)."""
+        return self.weight * float(value) if self.active else float(value)
+
+    def sum_across(self, values: Sequence[float]) -> list[float]:
+        """Element-wise sum over ranks of a list of floats (identity in one process)."""
+        if not self.active:
+            return list(values)
+        t = torch.tensor(list(values), dtype=torch.float64, device=self._comm_device())
+        dist.all_reduce(t)
+        return t.cpu().tolist()
+
+    def evaluate_torch(self, model: torch.nn.Module, task_name: str, task_params: dict[str, Any],
+                       split: str = "test", n: int | None = None, batch_size: int = 256) -> float:
+        """Task metric with samples sharded over the ranks and outputs gathered in sample order."""
+        from zoo.tasks import get_task
+
+        task = get_task(task_name)
+        inputs, targets = task.load(split, n=n, **task_params)
+        mine = torch.tensor_split(torch.arange(len(inputs)), self.world_size)[self.rank] if self.active \
+            else torch.arange(len(inputs))
+        model.eval()
+        outs = []
+        with torch.no_grad():
+            for i in range(0, len(mine), batch_size):
+                xb = inputs[mine[i:i + batch_size]].to(self.device)
+                outs.append(model(xb.transpose(0, 1)).transpose(0, 1).cpu())
+        local = torch.cat(outs) if outs else torch.empty(0)
+        if self.active:
+            parts: list[Any] = [None] * self.world_size
+            dist.all_gather_object(parts, local)
+            local = torch.cat([p for p in parts if p.numel()])
+        return task.metric(local, targets)
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def close(self) -> None:
+        global _CTX
+        if self.initialized and dist.is_initialized():
+            dist.destroy_process_group()
+        self.initialized = False
+        _CTX = Context()
+
+    def _comm_device(self) -> torch.device:
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
+
+_CTX = Context()
+
+
+def context() -> Context:
+    """The current process's :class:`Context` (single-process default until :func:`init`)."""
+    return _CTX
+
+
+def resolve_device(device: str) -> torch.device:
+    if device not in ("cpu", "cuda"):
+        raise ZooError(f"--device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ZooError("--device cuda: CUDA is not available on this machine (use --device cpu)")
+    return torch.device(device)
+
+
+def init(device: str = "cpu", timeout: float | None = None) -> Context:
+    """Join the process group described by the torchrun environment variables (gloo on CPU,
+    NCCL on CUDA) and make it the current :class:`Context`."""
+    global _CTX
+    missing = [k for k in ENV_KEYS if k not in os.environ]
+    if missing:
+        raise DistributedError(f"distributed worker needs environment variables {', '.join(missing)}")
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", rank))
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(dev)
+    timeout = default_timeout() if timeout is None else timeout
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", init_method="env://", rank=rank,
+                                world_size=world, timeout=timedelta(seconds=timeout))
+    _CTX = Context(rank=rank, world_size=world, local_rank=local_rank, device=dev, initialized=True)
+    return _CTX
+
+
+# ----------------------------------------------------------------------------- collectives
+def allreduce_(tensors: Iterable[torch.Tensor], weight: float | None = None) -> None:
+    """In place: ``t <- sum over ranks of weight_r * t_r`` for every tensor (one flat
+    all-reduce). ``weight`` defaults to the current batch weight ``n_r / n``. No-op outside a
+    distributed run."""
+    ctx = _CTX
+    tensors = list(tensors)
+    if not ctx.active or not tensors:
+        return
+    w = ctx.weight if weight is None else float(weight)
+    flat = torch.cat([t.detach().reshape(-1).to(torch.float64) for t in tensors]) * w
+    flat = flat.to(ctx._comm_device())
+    dist.all_reduce(flat)
+    flat = flat.cpu() if tensors[0].device.type == "cpu" else flat
+    offset = 0
+    for t in tensors:
+        n = t.numel()
+        t.detach().copy_(flat[offset:offset + n].view_as(t).to(t.dtype))
+        offset += n
+
+
+def allreduce_grads(params: torch.nn.Module | Iterable[torch.Tensor], weight: float | None = None) -> None:
+    """Weighted SUM all-reduce of ``.grad`` of ``params`` (a module or an iterable of
+    parameters). A parameter whose grad is ``None`` on every rank stays ``None`` (the
+    optimizer skips it, as in one process); if only some ranks have it, the others count
+    zeros. No-op outside a distributed run. Call it before applying the updates."""
+    if not _CTX.active:
+        return
+    ps = list(params.parameters()) if isinstance(params, torch.nn.Module) else list(params)
+    ps = [p for p in ps if p.requires_grad]
+    if not ps:
+        return
+    has = torch.tensor([float(p.grad is not None) for p in ps], dtype=torch.float64,
+                       device=_CTX._comm_device())
+    dist.all_reduce(has)
+    live = []
+    for p, h in zip(ps, has.tolist()):
+        if h > 0:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            live.append(p.grad)
+    allreduce_(live, weight)
+
+
+def _weighted_allreduce_hook(ctx, bucket):  # no annotations: DDP checks them literally
+    """DDP comm hook: ``bucket <- sum over ranks of ctx.weight * bucket`` (see :func:`allreduce_`)."""
+    buf = bucket.buffer()
+    buf.mul_(ctx.weight)
+    fut = dist.all_reduce(buf, async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0])
+
+
+def _maybe_fault(rank: int, step: int) -> None:
+    """Test hook: ``ZOO_DIST_FAULT="RANK:STEP:MODE"`` (MODE raise | exit | hang)."""
+    spec = os.environ.get("ZOO_DIST_FAULT")
+    if not spec:
+        return
+    r, s, mode = (spec.split(":") + ["raise"])[:3]
+    if int(r) != rank or int(s) != step:
+        return
+    if mode == "exit":
+        os._exit(3)
+    if mode == "hang":
+        time.sleep(10 ** 6)
+    raise RuntimeError(f"injected fault on rank {rank} at step {step} (ZOO_DIST_FAULT)")
+
+
+# ----------------------------------------------------------------------------- launcher
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def _loopback_ifname() -> str | None:
+    try:
+        names = [n for _, n in socket.if_nameindex()]
+    except OSError:
+        return None
+    return next((n for n in ("lo", "lo0") if n in names), None)
+
+
+def _last_error_line(lines: Iterable[str]) -> str:
+    lines = [re.sub(r"^\[rank\d+\]:\s*", "", ln).strip() for ln in lines]
+    lines = [ln for ln in lines if ln]
+    for ln in reversed(lines):  # a Python traceback ends with "SomeError: message"
+        if not ln.startswith(("File ", "^", "~", "[W", "warnings.warn")):
+            return ln[:300]
+    return "no error output"
+
+
+def launch(cmd: Sequence[str], nproc: int, log: Callable[[str], None] = lambda m: None,
+           timeout: float | None = None, env: dict[str, str] | None = None,
+           forward_rank0: bool = True) -> None:
+    """Run ``cmd`` as ``nproc`` local workers with torchrun's environment variables on
+    127.0.0.1 and watch them: return when all exit 0; as soon as one exits non-zero (or
+    ``timeout`` seconds pass) terminate the others and raise one-line :class:`DistributedError`."""
+    if nproc < 1:
+        raise ZooError(f"--nproc must be >= 1, got {nproc}")
+    port = free_port()
+    base = {**os.environ, **(env or {})}
+    for k in ("TORCHELASTIC_RUN_ID", "GROUP_RANK", "ROLE_RANK"):
+        base.pop(k, None)
+    base.update(WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR=LOOPBACK, MASTER_PORT=str(port))
+    ifname = _loopback_ifname()
+    if ifname and "GLOO_SOCKET_IFNAME" not in base:
+        base["GLOO_SOCKET_IFNAME"] = ifname
+    base.setdefault("ZOO_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    base.setdefault("OMP_NUM_THREADS", base["ZOO_THREADS"])
+    root = str(Path(__file__).resolve().parent.parent)
+    base["PYTHONPATH"] = root + (os.pathsep + base["PYTHONPATH"] if base.get("PYTHONPATH") else "")
+    procs: list[subprocess.Popen] = []
+    tails: list[collections.deque] = []
+    exit_times: dict[int, float] = {}
+    threads = []
+
+    def pump(r: int, p: subprocess.Popen, tail: collections.deque) -> None:
+        for line in p.stderr:  # type: ignore[union-attr]
+            tail.append(line.rstrip("\n"))
+            if r == 0 and forward_rank0:
+                log(line.rstrip("\n"))
+
+    def waiter(r: int, p: subprocess.Popen) -> None:
+        p.wait()
+        exit_times.setdefault(r, time.monotonic())
+
+    try:
+        for r in range(nproc):
+            e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
+            p = subprocess.Popen(list(cmd), env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                 cwd=os.getcwd())
+            procs.append(p)
+            tails.append(collections.deque(maxlen=40))
+            for target, args in ((pump, (r, p, tails[r])), (waiter, (r, p))):
+                t = threading.Thread(target=target, args=args, daemon=True)
+                t.start()
+                threads.append(t)
+        t0 = time.monotonic()
+        while True:
+            failed = [r for r, p in enumerate(procs) if p.poll() not in (None, 0)]
+            if failed:
+                time.sleep(0.05)  # let the exit-time threads record
+                first = min(failed, key=lambda r: exit_times.get(r, float("inf")))
+                _terminate(procs)
+                for t in threads:
+                    t.join(timeout=2)
+                rc = procs[first].returncode
+                how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
+                raise DistributedError(f"distributed worker rank {first}/{nproc} failed ({how}): "
+                                       f"{_last_error_line(tails[first])}")
+            if all(p.poll() == 0 for p in procs):
+                for t in threads:
+                    t.join(timeout=2)
+                return
+            if timeout is not None and time.monotonic() - t0 > timeout:
+                _terminate(procs)
+                raise DistributedError(f"distributed run exceeded {timeout:.0f} s; workers terminated")
+            time.sleep(0.1)
+    except BaseException:
+        _terminate(procs)
+        raise
+
+
+def _terminate(procs: Sequence[subprocess.Popen], grace: float = 5.0) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def launch_train(recipe: dict[str, Any], out_dir: str | Path, nproc: int, device: str = "cpu",
+                 log: Callable[[str], None] = print, progress: bool = True,
+                 timeout: float | None = None) -> dict[str, Any]:
+    """``zoo train --nproc N``: run ``recipe`` on N local workers, return rank 0's metadata."""
+    resolve_device(device)
+    out_dir = Path(out_dir).resolve()
+    with tempfile.TemporaryDirectory(prefix="zoo-dist-") as tmp:
+        spec = Path(tmp) / "recipe.json"
+        spec.write_text(json.dumps(recipe))
+        cmd = [sys.executable, "-m", "zoo.distributed", "train", str(spec), str(out_dir), "--device", device]
+        if not progress:
+            cmd.append("--quiet")
+        launch(cmd, nproc, log=log, timeout=timeout)
+    return json.loads((out_dir / f"{recipe['name']}.json").read_text())
+
+
+def shard_map(fn: str, payload: Any, x: Any, workers: int, timeout: float | None = None) -> list[Any]:
+    """Run ``fn(payload, shard)`` (``fn`` = ``"module:function"``) on ``workers`` contiguous
+    shards of ``x`` (torch tensor or numpy array, split on axis 0) in separate processes;
+    return the results in shard order (deterministic merge)."""
+    import numpy as np
+
+    n = len(x)
+    workers = max(1, min(int(workers), n))
+    shards = torch.tensor_split(x, workers) if isinstance(x, torch.Tensor) else np.array_split(x, workers)
+    with tempfile.TemporaryDirectory(prefix="zoo-shard-") as tmp:
+        for i, s in enumerate(shards):
+            with open(Path(tmp) / f"in{i}.pkl", "wb") as f:
+                pickle.dump((fn, payload, s), f)
+        launch([sys.executable, "-m", "zoo.distributed", "map", tmp], workers, timeout=timeout,
+               forward_rank0=False, env={"ZOO_THREADS": os.environ.get("ZOO_SHARD_THREADS", "1")})
+        out = []
+        for i in range(workers):
+            with open(Path(tmp) / f"out{i}.pkl", "rb") as f:
+                status, value = pickle.load(f)
+            if status == "error":
+                raise value
+            out.append(value)
+    return out
+
+
+# ----------------------------------------------------------------------------- eval shards
+def torch_shard(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Worker: outputs (B, T, K) of registered model ``name`` on shard ``x``."""
+    from zoo.evaluate import _torch_outputs
+    from zoo.registry import get_model
+
+    return _torch_outputs(get_model(name), x)
+
+
+def backend_shard(payload: tuple[str, Any], x: Any):
+    """Worker: ``RunResult`` of backend ``payload[0]`` (emulator / lava-*) with plan
+    ``payload[1]`` on shard ``x``."""
+    import numpy as np
+
+    backend, plan = payload
+    x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if backend == "emulator":
+        from exporters.lava import emulate
+
+        return emulate(plan, x)
+    from exporters.lava import run_lava
+
+    return run_lava(plan, x)
+
+
+def merge_runs(runs: Sequence[Any]):
+    """Concatenate per-shard ``RunResult``s along the sample axis, in shard order."""
+    import dataclasses
+
+    import numpy as np
+
+    first = runs[0]
+    cat = lambda arrs: np.concatenate(list(arrs), axis=0)  # noqa: E731
+    return dataclasses.replace(
+        first,
+        output=cat(r.output for r in runs),
+        output_raw=cat(r.output_raw for r in runs),
+        spikes={k: cat(r.spikes[k] for r in runs) for k in first.spikes},
+        voltages={k: cat(r.voltages[k] for r in runs) for k in first.voltages},
+        seconds=max(r.seconds for r in runs))
+
+
+def sharded_outputs(backend: str, name: str, plan: Any, x: torch.Tensor, workers: int):
+    """Outputs of ``backend`` on ``x`` computed by ``workers`` processes and merged in order:
+    a tensor (B, T, K) for ``torch``, a ``RunResult`` otherwise."""
+    if backend == "torch":
+        return torch.cat(shard_map("zoo.distributed:torch_shard", name, x, workers))
+    return merge_runs(shard_map("zoo.distributed:backend_shard", (backend, plan), x, workers))
+
+
+# ----------------------------------------------------------------------------- worker entry
+def _worker_main(argv: list[str]) -> int:
+    import argparse
+    import importlib
+
+    p = argparse.ArgumentParser(prog="python -m zoo.distributed")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="(worker) one rank of a data-parallel training run")
+    t.add_argument("recipe_json")
+    t.add_argument("out")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--quiet", action="store_true")
+    m = sub.add_parser("map", help="(worker) one evaluation shard")
+    m.add_argument("dir")
+    args = p.parse_args(argv)
+    if args.cmd == "train":
+        from zoo.train import train
+
+        recipe = json.loads(Path(args.recipe_json).read_text())
+        train(recipe, args.out, log=lambda msg: print(msg, file=sys.stderr, flush=True),
+              progress=not args.quiet, device=args.device)
+        return 0
+    rank = int(os.environ["RANK"])
+    torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "1")))
+    with open(Path(args.dir) / f"in{rank}.pkl", "rb") as f:
+        fn, payload, shard = pickle.load(f)
+    module, func = fn.split(":")
+    try:
+        result = ("ok", getattr(importlib.import_module(module), func)(payload, shard))
+    except Exception as exc:  # re-raised in the parent as the same exception (e.g. NIRError)
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            raise exc from None
+        result = ("error", exc)
+    tmp = Path(args.dir) / f"out{rank}.tmp"
+    with open(tmp, "wb") as f:
+        pickle.dump(result, f)
+    os.replace(tmp, Path(args.dir) / f"out{rank}.pkl")
+    return 0
+
+
+if __name__ == "__main__":
+    from zoo.distributed import _worker_main as _main  # one module instance (its Context) for the worker
+
+    sys.exit(_main(sys.argv[1:]))
