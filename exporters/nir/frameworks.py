@@ -9,6 +9,10 @@ snnTorch 1.0.0 (``snntorch.export_nir.export_to_nir``), discrete update per step
     Synaptic: syn = alpha*syn + I; mem = beta*mem + syn
     RLeaky / RSynaptic: I += V @ spk[t-1]   (recurrent weights on the previous step's spikes)
     reset (reset_delay=False): mem -= thr*spk ("subtract", the default) | mem = 0 where spk ("zero")
+    caveat (subtract): snnTorch also keeps r = (mem_prev > thr) and tests spk = (mem - thr*r > thr),
+    adding thr back when r = 1 and spk = 0; this differs from NIR/Lava's ``mem > thr`` only when
+    the voltage after a subtraction is still above threshold (an input > 2*thr in one step). The
+    importer cannot see it (it depends on the data); docs/agreement.md measures it.
   Export: tau = 1e-4/(1-beta), r = tau/1e-4, tau_syn = 1e-4/(1-alpha), w_in = tau_syn/1e-4,
   v_reset = 0 and no reset mode. Bugs: the step is hard-coded to 1e-4 s and subtractive reset is
   written as "reset to 0"; ``Leaky(beta=1)`` gives tau = inf (NaN in NIR).
