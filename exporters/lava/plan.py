@@ -163,6 +163,29 @@ def _neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple
                       type(node).__name__), gain
 
 
+def _is_sigma_delta(node: nir.NIRNode | None) -> bool:
+    return node is not None and is_extension(node) and extension_name(node) == "sigma_delta"
+
+
+def li_chains(nodes: dict[str, nir.NIRNode], sched) -> dict[str, list[str]]:
+    """Chains LI_1 -> LI_2 -> ... (>= 2 nodes, each fed only by the previous one, same step):
+    a gamma memory. Each chain becomes one population with the exact same-step cascade."""
+    succ: dict[str, list[str]] = {}
+    for n, v in nodes.items():
+        ins = sched.inputs[n]
+        if isinstance(v, nir.LI) and len(ins) == 1 and isinstance(nodes[ins[0]], nir.LI) \
+                and (ins[0], n) not in sched.back_edges:
+            succ.setdefault(ins[0], []).append(n)
+    nxt = {p: s[0] for p, s in succ.items() if len(s) == 1}
+    chains = {}
+    for head in (p for p in nxt if p not in nxt.values()):
+        chain = [head]
+        while chain[-1] in nxt:
+            chain.append(nxt[chain[-1]])
+        chains[head] = chain
+    return chains
+
+
 def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
     """Map a NIR graph to populations and Dense stages; raise :class:`NIRError` naming the node."""
     dt = graph_dt(graph, dt)
@@ -172,8 +195,11 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
         if not isinstance(node, (nir.Input, nir.Output, nir.Threshold) + LINEAR + NEURONS) and not is_extension(node):
             what = "Delay is not mapped to Lava yet" if isinstance(node, nir.Delay) else "no Lava mapping"
             raise NIRError(f"node {name!r}: {type(node).__name__}: {what}")
+    chains = li_chains(nodes, sched)  # gamma-style LI chains run as one population each
+    member_of = {m: (head, k) for head, ms in chains.items() for k, m in enumerate(ms)}
     is_pop = {n: isinstance(v, NEURONS + (nir.Threshold,)) or (is_extension(v) and extension_name(v, n) != V_TAP)
               for n, v in nodes.items()}
+    is_pop.update({m: m in chains for m in member_of})
 
     def pop_of(key: str) -> str:
         return key[:-2] if key.endswith(":v") else key
@@ -210,6 +236,12 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
                 n = int(np.prod(_shape(nodes[src], "output")))
                 res[(f"{src}:v", (src, name) in sched.back_edges)] = (np.eye(n), np.zeros(n))
             return res
+        if name in member_of:  # bucket k of a fused chain: rows k*n..(k+1)*n of its population
+            head, k = member_of[name]
+            n = int(np.prod(_shape(node, "output")))
+            sel = np.zeros((n, n * len(chains[head])))
+            sel[:, k * n:(k + 1) * n] = np.eye(n)
+            return {(head, False): (sel, np.zeros(n))}
         if isinstance(node, nir.Input) or is_pop[name]:
             n = int(np.prod(_shape(node, "output")))
             return {(INPUT if isinstance(node, nir.Input) else name, False): (np.eye(n), np.zeros(n))}
@@ -245,14 +277,26 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
             break
         if lat is None:
             raise NIRError(f"node {name!r}: only recurrent inputs, no path from the Input")
-        spec, gain = _neuron_spec(name, nodes[name], dt, lat)
-        bias = sum(c for (_, c) in maps.values())
-        if spec.n != next(iter(maps.values()))[0].shape[0]:
-            raise NIRError(f"node {name!r}: {spec.n} neurons but {next(iter(maps.values()))[0].shape[0]} inputs")
-        if spec.kind.startswith("Cuba"):
-            spec.bias_u = gain * bias
+        if name in chains:
+            from exporters.lava.gamma_populations import chain_spec
+
+            sigma_in = {_is_sigma_delta(nodes.get(pop_of(s))) for (s, _) in maps}
+            if len(sigma_in) > 1:
+                raise NIRError(f"node {name!r}: mixes sigma-delta and other inputs")
+            spec, gain = chain_spec(name, [nodes[m] for m in chains[name]], dt, lat, sigma_in.pop())
         else:
-            spec.bias_v = spec.bias_v + gain * bias
+            spec, gain = _neuron_spec(name, nodes[name], dt, lat)
+        bias = sum(c for (_, c) in maps.values())
+        n_rows = next(iter(maps.values()))[0].shape[0]
+        if (gain.shape[-1] if gain.ndim == 2 else spec.n) != n_rows:
+            raise NIRError(f"node {name!r}: {spec.n} neurons but {n_rows} inputs")
+        gained_bias = gain @ bias if gain.ndim == 2 else gain * bias
+        if spec.kind.startswith("Cuba"):
+            spec.bias_u = gained_bias
+        else:
+            spec.bias_v = spec.bias_v + gained_bias
+        if spec.params is not None:
+            spec.params["bias"] = spec.bias_v
         latency[name] = lat
         neurons[name] = spec
         mapping[name] = f"ZooNeuron({spec.kind}, latency {lat})"
@@ -261,7 +305,10 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
             if rec and latency.get(p, lat) != lat:
                 raise NIRError(f"node {name!r}: recurrent input from {p!r} spans Dense stages "
                                f"(latency {latency.get(p)} vs {lat}); Lava would add {lat - latency.get(p, lat)} steps")
-            denses.append(DenseSpec(f"{s}->{name}", p, name, gain[:, None] * a, rec, "v" if s != p else "spikes"))
+            if _is_sigma_delta(nodes.get(p)) and name not in chains:
+                raise NIRError(f"node {name!r}: sigma-delta output of {p!r} can only feed gamma bucket (LI) chains")
+            w = gain @ a if gain.ndim == 2 else gain[:, None] * a
+            denses.append(DenseSpec(f"{s}->{name}", p, name, w, rec, "v" if s != p else "spikes"))
     # Output: straight from a population, or through one Dense stage
     maps = source_maps(outputs[0])
     out_shape = _shape(nodes[outputs[0]], "output")

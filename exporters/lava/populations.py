@@ -83,10 +83,13 @@ def load_plugins() -> None:
         importlib.import_module(module)
 
 
-PLUGINS: list[str] = []  # e.g. "exporters.lava.brf" — modules calling register_spec/register_kind
+PLUGINS: list[str] = [  # modules calling register_spec/register_kind
+    "exporters.lava.gamma_populations",
+]
 
 
 def custom_kind(spec: NeuronSpec) -> PopulationKind | None:
+    load_plugins()
     return KINDS.get(spec.kind)
 
 

@@ -134,3 +134,4 @@ def v_tap_node(n: int) -> nir.NIRGraph:
              "output": nir.Output(output_type={"output": np.array([n])})}
     return nir.NIRGraph(nodes=nodes, edges=[("input", "output")],
                         metadata={"zoo.neuron": V_TAP, "zoo.version": 1})
+from exporters.nir import ext_gamma  # noqa: E402,F401  (registers sigma_delta)

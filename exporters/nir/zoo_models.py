@@ -140,3 +140,52 @@ def _star(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> t
 
 
 GRAPH_EXPORTERS["STARRSNN"] = _star
+
+
+def gamma_chain(prefix: str, src: str, n: int, decays: np.ndarray, dt: float, input_gain: float,
+                nodes: dict, edges: list) -> list[str]:
+    """Gamma buckets as a chain of NIR LI nodes (same-step spill): bucket k has decay a_k =
+    exp(-dt/tau_k) written as the Euler-equivalent tau' = dt/(1-a_k); bucket 1's input gain is
+    ``input_gain`` (1 per event, 1-a_1 for values), later buckets take (1-a_k) b_{k-1}."""
+    names, prev = [], src
+    for k, a in enumerate(decays):
+        tau = np.full(n, dt / (1.0 - a))
+        gain = input_gain if k == 0 else 1.0 - a
+        name = f"{prefix}.b{k + 1}"
+        nodes[name] = nir.LI(tau=tau, r=np.full(n, gain / (1.0 - a)), v_leak=np.zeros(n))
+        edges.append((prev, name))
+        names.append(name)
+        prev = name
+    return names
+
+
+def _gamma(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> tuple[dict, list]:
+    """GammaNet: input -> buckets (LI chain) -> per-bucket Linear -> sigma_delta -> buckets ->
+    per-bucket Linear -> output. ``dt`` here is the graph step in seconds; the model's own dt
+    is in ms and fixes the decays."""
+    from exporters.nir.ext_gamma import sigma_delta_node
+
+    layers = list(model.layers)
+    n_in = layers[0].weight.shape[1]
+    nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array([n_in])})}
+    edges: list = []
+    src, n_src = "input", n_in
+    for li, layer in enumerate(layers):
+        cell = layer.gamma
+        decays = np.exp(-cell.dt / cell.tau.detach().double().numpy())
+        gain = 1.0 if cell.input_mode == "event" else 1.0 - decays[0]
+        buckets = gamma_chain(f"l{li}", src, n_src, decays, dt, gain, nodes, edges)
+        w = _a(layer.weight)  # (n_out, n_in, K)
+        dst = f"l{li}.sd" if li < len(layers) - 1 else "output"
+        for k, b in enumerate(buckets):
+            lin = f"l{li}.w{k + 1}"
+            nodes[lin] = nir.Affine(weight=w[:, :, k], bias=_a(layer.bias)) if k == 0 else nir.Linear(weight=w[:, :, k])
+            edges += [(b, lin), (lin, dst)]
+        if dst != "output":
+            nodes[dst] = sigma_delta_node(w.shape[0], model.theta)
+        src, n_src = dst, w.shape[0]
+    nodes["output"] = nir.Output(output_type={"output": np.array([n_src])})
+    return nodes, edges
+
+
+GRAPH_EXPORTERS["GammaNet"] = _gamma

@@ -1,0 +1,89 @@
+"""Lava populations of SpikingGamma networks: fused gamma-bucket chains and sigma-delta units.
+
+``li_chain`` — K NIR ``LI`` nodes in a chain (bucket k fed by bucket k-1 in the same step),
+one population of K*n units, bucket-major. Float step, per bucket k (rows k*n..(k+1)*n):
+    in   = acc (sigma input: acc += a_in, the sum of received graded spikes) or a_in
+    b_1 <- b_1*(1-dv_1) + in + bias_1;   b_k <- b_k*(1-dv_k) + g_k*b_{k-1} + bias_k   (k > 1, new b_{k-1})
+    v_out = b
+with dv_k = dt/tau_k, g_k = dt*r_k/tau_k (the LI's Euler form), bucket 1's gain folded into
+the incoming Dense. ``sigma_delta`` — ReLU unit with graded spikes:
+    x = a_in + bias;  e = ReLU(x) - r;  s = e if |e| >= theta else 0;  r <- r + s;  v_out = s
+so the receiving chain sums the sparse deltas s back into r. Fixed point is not implemented for
+these populations yet (graded messages between stages are refused by the compiler).
+"""
+from __future__ import annotations
+
+import nir
+import numpy as np
+
+from exporters.lava.plan import NeuronSpec
+from exporters.lava.populations import PopulationKind, register_kind, register_spec
+from exporters.nir.ext_gamma import SIGMA_DELTA, sigma_delta_params
+from exporters.nir.io import NIRError
+
+LI_CHAIN = "li_chain"
+
+
+def chain_spec(head: str, members: list[nir.LI], dt: float, latency: int, sigma_in: bool
+               ) -> tuple[NeuronSpec, np.ndarray]:
+    """Population spec of a fused LI chain and its (K*n, n) input gain matrix (bucket 1 rows)."""
+    n = np.asarray(members[0].tau).size
+    dv = np.concatenate([dt / np.asarray(m.tau, float).ravel() for m in members])
+    g = np.concatenate([dt * np.asarray(m.r, float).ravel() / np.asarray(m.tau, float).ravel() for m in members])
+    leak = np.concatenate([np.asarray(m.v_leak, float).ravel() for m in members])
+    if np.any(dv > 1) or np.any(dv < 0):
+        raise NIRError(f"node {head!r}: bucket chain has dt/tau outside [0, 1]")
+    total = n * len(members)
+    gain = np.zeros((total, n))
+    gain[:n] = np.diag(g[:n])
+    spec = NeuronSpec(head, total, np.ones(total), dv, np.full(total, np.inf), np.zeros(total), dv * leak,
+                      np.zeros(total), "none", False, latency, LI_CHAIN,
+                      params={"dv": dv, "g": g, "n": n, "K": len(members), "sigma_in": bool(sigma_in)})
+    return spec, gain
+
+
+def _chain_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
+    if fixed:
+        raise NIRError("li_chain: fixed point is not implemented")
+    n, K = p["n"], p["K"]
+    if p["sigma_in"]:
+        state["acc"] += a_in
+        inp = state["acc"]
+    else:
+        inp = a_in
+    b = state["v"]
+    for k in range(K):
+        rows = slice(k * n, (k + 1) * n)
+        drive = inp[:, rows] if k == 0 else p["g"][rows] * b[:, (k - 1) * n:k * n]
+        b[:, rows] = b[:, rows] * (1.0 - p["dv"][rows]) + drive + p["bias"][rows]
+    return np.zeros(b.shape, dtype=bool)
+
+
+def _sigma_delta_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
+    if fixed:
+        raise NIRError("sigma_delta: fixed point is not implemented")
+    e = np.maximum(a_in + p["bias"], 0.0) - state["r"]
+    s = np.where(np.abs(e) >= p["theta"], e, 0.0)
+    state["r"] += s
+    state["v"][:] = s
+    return s != 0
+
+
+def _no_fixed(spec: NeuronSpec, scale: float) -> tuple[dict, list[str]]:
+    raise NIRError(f"node {spec.name!r}: {spec.kind} has no fixed-point model yet")
+
+
+@register_spec(SIGMA_DELTA)
+def _sigma_delta_spec(name: str, node: nir.NIRGraph, dt: float, latency: int) -> tuple[NeuronSpec, np.ndarray]:
+    n = int(np.ravel(next(iter(node.input_type.values())))[0])
+    p = sigma_delta_params(node, name)
+    one, zero = np.ones(n), np.zeros(n)
+    spec = NeuronSpec(name, n, one, one.copy(), np.full(n, np.inf), zero, zero.copy(), zero.copy(), "none", False,
+                      latency, SIGMA_DELTA, params={"theta": p["theta"]})
+    return spec, one
+
+
+register_kind(PopulationKind(LI_CHAIN, ("v", "acc"), _chain_step, _no_fixed,
+                             "exporters.lava.procs.gamma:LIChain"))
+register_kind(PopulationKind(SIGMA_DELTA, ("v", "r"), _sigma_delta_step, _no_fixed,
+                             "exporters.lava.procs.gamma:SigmaDeltaUnit"))
