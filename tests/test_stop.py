@@ -154,3 +154,20 @@ def test_fc_recipe_reproduces(tmp_path):
 
     meta = train(load_recipe("recipes/stop-digits-fc.toml"), tmp_path, progress=False)
     assert meta["meta"]["metrics"]["test_accuracy"] >= 0.96
+
+
+def test_stop_memory_flat_in_T_bptt_grows():
+    """Peak tensor memory of one training step (profiler): STOP independent of T, BPTT not."""
+    from benchmarks.stop.memory import profiled_peak_bytes
+
+    task = get_task("digits")
+    peaks = {}
+    for variant in ("WTL", "BPTT"):
+        for T in (2, 8):
+            torch.manual_seed(0)
+            learner = STOP(stop_digits_fc(hidden=(64, 64)), task, variant=variant)
+            x, y = load("train", n=32, steps=T, encoding="direct")
+            learner.step((x, y))
+            peaks[variant, T] = profiled_peak_bytes(lambda: learner.step((x, y)))
+    assert peaks["WTL", 8] <= 1.2 * peaks["WTL", 2]
+    assert peaks["BPTT", 8] >= 2.0 * peaks["BPTT", 2]
