@@ -84,6 +84,7 @@ def load_plugins() -> None:
 
 
 PLUGINS: list[str] = [  # modules calling register_spec/register_kind
+    "exporters.lava.hypr_populations",
     "exporters.lava.gamma_populations",
 ]
 

@@ -135,3 +135,4 @@ def v_tap_node(n: int) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=[("input", "output")],
                         metadata={"zoo.neuron": V_TAP, "zoo.version": 1})
 from exporters.nir import ext_gamma  # noqa: E402,F401  (registers sigma_delta)
+from exporters.nir import ext_hypr  # noqa: E402,F401  (registers brf, se_adlif)

@@ -189,3 +189,4 @@ def _gamma(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> 
 
 
 GRAPH_EXPORTERS["GammaNet"] = _gamma
+from exporters.nir import zoo_models_hypr  # noqa: E402,F401  (registers RecurrentSNN)
