@@ -170,6 +170,8 @@ def synaptic_operations(plan: Any, inputs: np.ndarray, activity: Mapping[str, np
         else:
             src = np.asarray(activity[d.src]).reshape(batch, steps, -1)
             binary = bool(plan.neurons[d.src].spiking)
+        if getattr(d, "recurrent", False):  # s_t reaches its target at t+1: the last step's spikes are never sent
+            src = src[:, :-1]
         col_nnz = np.count_nonzero(w, axis=0).astype(np.float64)  # synapses leaving each source neuron
         eff = float(((src != 0).reshape(-1, src.shape[-1]).astype(np.float64) @ col_nnz).sum()) / batch
         dense = float((structure or {}).get(d.name, w.size)) * steps
