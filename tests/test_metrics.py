@@ -277,3 +277,16 @@ def test_recurrent_stage_skips_the_last_step_hand_computed():
     ops = metrics.synaptic_operations(plan, A([[[1.0], [0.0]]]), {"n0": s}, structure=metrics.dense_structure(g, plan))
     rec = next(v for k, v in ops["stages"].items() if k.startswith("n0->"))
     assert rec == {"dense": 8.0, "effective": 1.0 + 2.0, "kind": "AC"}  # s_0 = [1, 1]: column nnz 1 + 2
+
+
+def test_fixed_footprint_of_custom_population_kinds_hand_computed():
+    """A population with its own process model: 24-bit state registers per neuron, integer
+    parameters in the smallest signed register (per neuron for arrays, once for scalars)."""
+    from types import SimpleNamespace
+
+    spec = SimpleNamespace(n=4, kind="not-a-registered-kind", params={"dv": A([1, 2, 3, -4]), "theta": 300,
+                                                                        "flag": "x"})
+    # state ("v",): 4 * 3 B; dv: |-4| -> 3 bits + sign -> 1 B x 4 neurons; theta 300: 9 + 1 bits -> 2 B once
+    assert metrics._custom_population_bytes(spec) == 12 + 4 + 2
+    fplan = SimpleNamespace(weights={"a->b": np.zeros((3, 2), int)}, neurons={"p": spec})
+    assert metrics.fixed_footprint(fplan) == {"weights": 6 + 1, "neurons": 18, "total": 25}

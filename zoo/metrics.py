@@ -38,7 +38,7 @@ OUTPUT = "__output__"
 # per register.
 NEURON_REGISTERS_BITS = {"u": 24, "v": 24, "du": 12, "dv": 12, "vth": 17, "bias_u": 16, "bias_v": 16,
                          "v_reset": 24}
-ADAPTATION_REGISTERS_BITS = {"theta": 24, "da": 12, "ja": 24}  # only when a population adapts
+ADAPTATION_REGISTERS_BITS = {"a": 24, "da": 12, "ja": 24}  # only when a population adapts
 WEIGHT_BITS = 8
 WEIGHT_EXP_BYTES = 1
 
@@ -93,9 +93,42 @@ def fixed_footprint(fplan: Any) -> dict[str, int]:
     per_adapt = sum(_bytes(b) for b in ADAPTATION_REGISTERS_BITS.values())
     n_bytes = 0
     for spec in fplan.neurons.values():
+        custom = _custom_population_bytes(spec)
+        if custom is not None:
+            n_bytes += custom
+            continue
         adapts = getattr(spec, "ja", None) is not None and np.any(np.asarray(spec.ja) != 0)
         n_bytes += spec.n * (per_neuron + (per_adapt if adapts else 0))
     return {"weights": int(w_bytes), "neurons": int(n_bytes), "total": int(w_bytes + n_bytes)}
+
+
+def _int_bytes(a: np.ndarray) -> int:
+    """Bytes of the smallest signed integer register holding every value of ``a``."""
+    m = int(np.abs(np.asarray(a, dtype=np.int64)).max()) if np.size(a) else 0
+    return _bytes(m.bit_length() + 1)
+
+
+def _custom_population_bytes(spec: Any) -> int | None:
+    """Populations with their own process model (``exporters.lava.populations.KINDS``): each
+    state variable a 24-bit register per neuron, each integer parameter the smallest signed
+    register holding its values, per neuron when it is an array of n values, else once.
+    None for ZooNeuron populations."""
+    params = getattr(spec, "params", None)
+    if params is None:
+        return None
+    try:
+        from exporters.lava.populations import KINDS
+
+        state = KINDS[spec.kind].state
+    except (ImportError, KeyError):
+        state = ("v",)
+    total = spec.n * len(state) * _bytes(24)
+    for v in params.values():
+        a = np.asarray(v)
+        if not np.issubdtype(a.dtype, np.number):
+            continue
+        total += (spec.n if a.size >= spec.n and a.size % spec.n == 0 else 1) * _int_bytes(a) * max(1, a.size // spec.n)
+    return int(total)
 
 
 def neuron_count(plan: Any) -> dict[str, int]:
