@@ -234,3 +234,23 @@ def test_conv_and_pool_primitives_match_torch_ops():
         pool[c * 4 + i * 2 + j, c * 16 + (2 * i + a) * 4 + 2 * j + b] = 1
     dense_ref = w_fc @ pool
     np.testing.assert_allclose(d.weight, np.asarray(g.nodes["if"].r)[:, None] * DT * dense_ref, atol=1e-12)
+
+
+def test_pooling_accepts_integer_sizes():
+    """snnTorch 1.0.0 writes AvgPool2d kernel_size/stride as plain ints; before the fix in
+    exporters/nir/executor.py the executor (and the compiler, which reuses it) raised TypeError."""
+    x = spikes_in(1, 3, (1, 4, 4), 0.5, seed=5)
+    outs = []
+    for pool in (nir.AvgPool2d(kernel_size=2, stride=2, padding=0),
+                 nir.AvgPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))):
+        nodes = {"input": nir.Input(input_type={"input": I([1, 4, 4])}), "pool": pool,
+                 "flat": nir.Flatten(input_type={"input": I([1, 2, 2])}, start_dim=0, end_dim=-1),
+                 "fc": nir.Linear(weight=np.eye(4)), "n": lif(4, 5e-3, 0.3),
+                 "output": nir.Output(output_type={"output": I([4])})}
+        chain = ["input", "pool", "flat", "fc", "n", "output"]
+        g = nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), metadata={"dt": DT})
+        out, rec = torch_ref(g, x)
+        np.testing.assert_allclose(rec["pool"][0, 0, 0], x[0, 0, 0].reshape(2, 2, 2, 2).mean(axis=(1, 3)))
+        outs.append((out, build_plan(g, "float").denses[0].weight))
+    np.testing.assert_array_equal(outs[0][0], outs[1][0])
+    np.testing.assert_array_equal(outs[0][1], outs[1][1])

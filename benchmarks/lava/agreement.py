@@ -502,7 +502,7 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_xticks(np.arange(len(cases)))
     ax.set_xticklabels(cases, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("spike match vs source framework")
-    ax.set_ylim(0.5, 1.01)
+    ax.set_ylim(0.0, 1.01)
     ax.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

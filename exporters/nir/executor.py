@@ -178,8 +178,7 @@ def linear_step(node: nir.NIRNode, inp: torch.Tensor, p: dict[str, torch.Tensor]
         return F.conv1d(_pad1d(inp, node), p["weight"], p["bias"], stride=int(np.ravel(node.stride)[0]),
                         dilation=int(np.ravel(node.dilation)[0]), groups=int(node.groups))
     if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-        k, s = tuple(int(v) for v in node.kernel_size), tuple(int(v) for v in node.stride)
-        pad = tuple(int(v) for v in node.padding)
+        k, s, pad = _pair(node.kernel_size), _pair(node.stride), _pair(node.padding)
         y = F.avg_pool2d(inp, k, s, pad, count_include_pad=True)
         return y * (k[0] * k[1]) if isinstance(node, nir.SumPool2d) else y
     raise NIRError(f"{type(node).__name__} is not a linear primitive")
@@ -202,6 +201,11 @@ def _check_supported(name: str, node: nir.NIRNode) -> None:
         raise NIRError(f"node {name!r}: {type(node).__name__} is not supported")
     if isinstance(node, NEURONS):
         reset_mode(node, name)
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    """(h, w) from an int or a 1- or 2-element array (snnTorch writes pooling sizes as ints)."""
+    return tuple(int(a) for a in np.broadcast_to(np.ravel(v), (2,)))
 
 
 def _pad2d(x: torch.Tensor, node: nir.Conv2d) -> torch.Tensor:
