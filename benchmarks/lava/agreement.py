@@ -380,9 +380,13 @@ def _ms(vals: list) -> str:
 
 
 def _commit() -> str:
+    """HEAD, with "+dirty" when exporters/ or this benchmark have uncommitted changes."""
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
                               timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "exporters", "benchmarks/lava"], cwd=ROOT,
+                               timeout=10).returncode
+        return head + ("+dirty" if dirty else "")
     except Exception:
         return "unknown"
 
