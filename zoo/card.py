@@ -108,6 +108,8 @@ def _snn_section(name: str, meta: dict[str, Any]) -> list[str]:
 
 
 def _num(v: Any) -> str:
+    if v is None:
+        return "-"
     if isinstance(v, float):
         if v != v:
             return "-"

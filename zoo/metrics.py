@@ -215,6 +215,10 @@ def synaptic_operations(plan: Any, inputs: np.ndarray, activity: Mapping[str, np
     return out
 
 
+def _none_if_nan(v: float) -> float | None:
+    return None if v != v else v  # strict JSON has no NaN
+
+
 def neurobench(model: torch.nn.Module | None, graph: Any, plan: Any, inputs: np.ndarray,
                runs: Mapping[str, Mapping[str, Any]], fixed_plan: Any | None = None) -> dict[str, Any]:
     """All metrics in one JSON-able dict (the ``neurobench`` section of ``zoo eval``).
@@ -230,7 +234,7 @@ def neurobench(model: torch.nn.Module | None, graph: Any, plan: Any, inputs: np.
         "static": {
             "neurons": int(sum(neuron_count(plan).values())),
             "synapses_structural": int(sum(structure.values())),
-            "connection_sparsity": connection_sparsity(graph),
+            "connection_sparsity": _none_if_nan(connection_sparsity(graph)),
         },
         "dynamic": {},
     }
@@ -249,8 +253,8 @@ def neurobench(model: torch.nn.Module | None, graph: Any, plan: Any, inputs: np.
         activity = {n: (spikes[n] if s.spiking else volts.get(n)) for n, s in plan.neurons.items()
                     if (spikes.get(n) if s.spiking else volts.get(n)) is not None}
         activity.update({f"{n}:v": v for n, v in volts.items()})  # membrane taps (DenseSpec.signal == "v")
-        d: dict[str, Any] = {"activation_sparsity": activation_sparsity(
-            {n: a for n, a in spikes.items() if n in plan.neurons and plan.neurons[n].spiking})}
+        sp = activation_sparsity({n: a for n, a in spikes.items() if n in plan.neurons and plan.neurons[n].spiking})
+        d: dict[str, Any] = {"activation_sparsity": None if sp != sp else sp}  # None: no spiking population
         needed = {dd.src + (":v" if getattr(dd, "signal", "spikes") == "v" else "") for dd in plan.denses
                   if dd.src != INPUT}
         if needed <= set(activity):
