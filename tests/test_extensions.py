@@ -74,8 +74,8 @@ def test_alif_lava_float_equals_torch_fixed_bit_exact(readout):
 
 def test_unknown_extension_is_refused_by_name():
     g, _ = star_like_graph()
-    g.nodes["cell"].metadata["zoo.neuron"] = "brf"
-    with pytest.raises(NIRError, match="'cell'.*unknown zoo extension 'brf'"):
+    g.nodes["cell"].metadata["zoo.neuron"] = "no_such_neuron"
+    with pytest.raises(NIRError, match="'cell'.*unknown zoo extension 'no_such_neuron'"):
         from_nir(g)
     g.nodes["cell"].metadata.update({"zoo.neuron": "alif", "zoo.version": 99})
     with pytest.raises(NIRError, match="version 99"):

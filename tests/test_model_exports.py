@@ -32,7 +32,8 @@ def test_export_reproduces_model(name):
     x, _ = get_task(entry.task).load("test", n=3, **params)
     x = x[:, :40].double()
     dt = model.dt * 1e-3 if type(model).__name__ == "GammaNet" else (
-        zoo.get_weights(name).meta.get("dt", 1.0) if entry.weights else getattr(model, "dt", 1.0))
+        zoo.get_weights(name).meta.get("dt", 1.0) if entry.weights
+        else next((float(m.dt) for m in model.modules() if hasattr(m, "dt")), 1.0))
     graph = to_nir(model, dt=dt, input_shape=tuple(x.shape[2:]))
     with torch.no_grad():
         ref = model(x.transpose(0, 1))
@@ -72,3 +73,13 @@ def test_gamma_lava_float_equals_torch_graph():
     deltas = np.diff(np.concatenate([np.zeros_like(r[:, :1]), r], axis=1), axis=1)
     np.testing.assert_allclose(lava.voltages["l0.sd"], deltas, atol=1e-9)
     assert (deltas != 0).sum() > 0
+    # fixed point: 16-bit graded messages, scales calibrated on training samples
+    xtr, _ = get_task("delay").load("train", n=8, **{k: v for k, v in zoo.get_weights("gamma-delay").meta["task"].items()
+                                                     if k != "name"})
+    fixed = build_plan(graph, "fixed", calibrate=xtr.numpy())
+    assert all(0 <= fixed.neurons[n].params["msg_shift"] <= 8 for n in fixed.msg_unit)
+    lq, eq = run_lava(fixed, x.numpy()), emulate(fixed, x.numpy())
+    for k in eq.voltages:
+        np.testing.assert_array_equal(lq.voltages[k], eq.voltages[k])
+    np.testing.assert_array_equal(lq.output_raw, eq.output_raw)
+    assert np.abs(eq.output - out).mean() < 0.05 * np.abs(out).max()

@@ -95,7 +95,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         print(json.dumps(res, indent=2))
         return
     print(f"\n{res['model']}: {res['metric']} on {res['samples']} test samples")
-    _print_table([[b, f"{v['value']:.4f}", f"{v['seconds']:.2f}"] for b, v in res["backends"].items()],
+    _print_table([[b, f"{v['value']:.4f}", f"{v['seconds']:.2f}"] if v["value"] is not None else
+                  [b, "-", v.get("error", "")] for b, v in res["backends"].items()],
                  ["backend", res["metric"], "seconds"])
     if res["agreement"]:
         print("\nagreement (after latency alignment):")

@@ -42,6 +42,17 @@ def load_eval_data(name: str, samples: int | None) -> tuple[torch.Tensor, torch.
     return task.load("test", n=samples, **params)
 
 
+def calibration_inputs(name: str, frac_bits: int, n: int = 32) -> np.ndarray:
+    """A few *training* samples (never the evaluation set) on the fixed-point input grid, run
+    once in float to bound the state of populations without a threshold."""
+    w = get_weights(name)
+    params = dict(w.meta.get("task", {}))
+    task = get_task(params.pop("name", get_entry(name).task))
+    x, _ = task.load("train", n=n, **params)
+    x = x.numpy().astype(np.float64)
+    return x if frac_bits == 0 else np.round(x * 2 ** frac_bits) / 2 ** frac_bits
+
+
 def _torch_outputs(model: torch.nn.Module, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
     outs = []
     with torch.no_grad():
@@ -93,7 +104,7 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
     if workers > 1:  # same calls, samples sharded over processes, merged in sample order
         emulate = lambda plan, xin: sharded_outputs("emulator", name, plan, xin, workers)  # noqa: E731
         run_lava = lambda plan, xin: sharded_outputs("lava", name, plan, xin, workers)  # noqa: E731
-    from exporters.nir import from_nir
+    from exporters.nir import NIRError, from_nir
 
     graph = export_graph(name, model)
     ref = from_nir(graph)
@@ -111,15 +122,22 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
     x_fixed, frac_bits, in_err = quantize_inputs(x.numpy())
     if frac_bits:
         result["input_quantization"] = {"frac_bits": frac_bits, "max_abs_rounding_error": in_err}
+    calib = calibration_inputs(name, frac_bits)
     plans = {}
     for backend in lava_backends:
         precision = "float" if backend == "lava-float" else "fixed"
-        if precision not in plans:
-            plans[precision] = build_plan(graph, precision, input_frac_bits=frac_bits)
-        plan = plans[precision]
-        xin = x.numpy() if precision == "float" else x_fixed
-        t0 = time.time()
-        run = emulate(plan, xin) if backend == "emulator" else run_lava(plan, xin)
+        try:
+            if precision not in plans:
+                plans[precision] = build_plan(graph, precision, input_frac_bits=frac_bits,
+                                              calibrate=calib if precision == "fixed" else None)
+            plan = plans[precision]
+            xin = x.numpy() if precision == "float" else x_fixed
+            t0 = time.time()
+            run = emulate(plan, xin) if backend == "emulator" else run_lava(plan, xin)
+        except NIRError as exc:  # a backend this model cannot use yet: say why, keep the others
+            result["backends"][backend] = {"value": None, "seconds": None, "error": str(exc)}
+            log(f"{backend}: unavailable: {exc}")
+            continue
         runs[backend] = run
         value = task.metric(torch.from_numpy(run.output), y)
         result["backends"][backend] = {"value": value, "seconds": round(time.time() - t0, 3)}
@@ -129,10 +147,18 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
         key = backend.replace("-", "_")
         agr[f"spike_match_{key}_vs_torch"] = spike_match(run.spikes, ref_spikes)
         agr[f"output_max_abs_diff_{key}_vs_torch"] = float(np.abs(run.output - ref_out.numpy()).max())
+        plan = plans["float" if backend == "lava-float" else "fixed"]
+        plan = plan.plan if hasattr(plan, "plan") else plan
+        sd = [n for n, sp in plan.neurons.items() if sp.kind == "sigma_delta"]
+        if sd:  # graded spikes: does a delta event happen at the same neuron-steps?
+            agr[f"event_match_{key}_vs_torch"] = float(np.mean([
+                ((run.voltages[n] != 0) == (np.diff(ref.records[n].transpose(0, 1).numpy(), axis=1, prepend=0) != 0)
+                 ).mean() for n in sd]))
     if "lava-float" in runs:
         agr["voltage_max_abs_diff_lava_float_vs_torch"] = float(max(
             (np.abs(runs["lava-float"].voltages[n] - ref.records[n].transpose(0, 1).numpy()).max()
-             for n in runs["lava-float"].voltages if not plans["float"].neurons[n].spiking), default=0.0))
+             for n in runs["lava-float"].voltages
+             if not plans["float"].neurons[n].spiking and plans["float"].neurons[n].params is None), default=0.0))
     if "lava-fixed" in runs and "emulator" in runs:
         a, b = runs["lava-fixed"], runs["emulator"]
         agr["emulator_bit_exact"] = bool(
@@ -141,7 +167,8 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
             and np.array_equal(a.output_raw, b.output_raw))
         agr["emulator_speedup_vs_lava_fixed"] = round(result["backends"]["lava-fixed"]["seconds"]
                                                       / max(result["backends"]["emulator"]["seconds"], 1e-9), 1)
-    agr["latency_steps"] = int(plans["float"].latency if "float" in plans else plans["fixed"].plan.latency)
+    if plans:
+        agr["latency_steps"] = int(plans["float"].latency if "float" in plans else plans["fixed"].plan.latency)
     if "fixed" in plans:
         result["quantization"] = {k: v.as_dict() for k, v in plans["fixed"].report.items()}
     from zoo.metrics import from_evaluation, spike_match_per_step  # NeuroBench-style, docs/metrics.md

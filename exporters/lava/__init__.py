@@ -12,9 +12,11 @@ from exporters.lava.quantize import FixedPlan, check_fixed_sources, quantize_pla
 
 
 def build_plan(graph: nir.NIRGraph, precision: str = "fixed", dt: float | None = None,
-               input_frac_bits: int | None = None) -> Plan | FixedPlan:
+               input_frac_bits: int | None = None, calibrate=None) -> Plan | FixedPlan:
     """Compile ``graph``; ``precision`` is ``"fixed"`` (Loihi integers) or ``"float"``.
-    ``input_frac_bits`` (fixed point, graded inputs): default from graph metadata, else 0 (spikes)."""
+    ``input_frac_bits`` (fixed point, graded inputs): default from graph metadata, else 0 (spikes).
+    ``calibrate``: inputs (B, T, ...) run once through the float emulator to bound the state of
+    populations without a threshold (graded populations need it to choose their scale)."""
     if precision not in ("fixed", "float"):
         raise ValueError(f"precision must be 'fixed' or 'float', got {precision!r}")
     plan = compile_plan(graph, dt)
@@ -23,7 +25,8 @@ def build_plan(graph: nir.NIRGraph, precision: str = "fixed", dt: float | None =
     check_fixed_sources(plan)
     if input_frac_bits is None:
         input_frac_bits = int((graph.metadata or {}).get("input_frac_bits", 0))
-    return quantize_plan(plan, input_frac_bits)
+    calibration = emulate(plan, calibrate).state_max if calibrate is not None else None
+    return quantize_plan(plan, input_frac_bits, calibration)
 
 
 def run_lava(plan, inputs, record_v: bool = True) -> RunResult:

@@ -59,7 +59,7 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
             continue
         graded = d.graded(specs) and not (fixed and d.src == INPUT)
         if fixed:
-            bits = 16 if d.src == INPUT and plan.input_frac_bits else 0
+            bits = 16 if (d.src == INPUT and plan.input_frac_bits) or d.src in plan.msg_unit else 0
             dense = Dense(weights=plan.weights[d.name], weight_exp=plan.weight_exp[d.name], num_weight_bits=8,
                           num_message_bits=bits, name=d.name)
         else:

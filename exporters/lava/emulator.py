@@ -7,7 +7,7 @@ Fixed-point Dense: a = (W_int @ s) << weight_exp. Runs all samples at once.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,7 @@ class RunResult:
     output_raw: np.ndarray  # as produced (int in fixed point)
     latency: int
     seconds: float = 0.0
+    state_max: dict[str, float] = field(default_factory=dict)  # emulator: max |state| per population
 
 
 def check_inputs(x: np.ndarray, plan: Plan, fixed: bool, input_frac_bits: int = 0) -> np.ndarray:
@@ -70,6 +71,7 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
     adapt = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     custom = {n: k for n, s in specs.items() if (k := custom_kind(s)) is not None}
     cstate = {n: k.init_state(batch, specs[n].n, fixed) for n, k in custom.items()}
+    smax = {n: 0.0 for n in specs}
     out_s = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     buf = {d.name: np.zeros((batch, d.weight.shape[0]), dtype) for d in base.denses}
     rec_s = {n: np.zeros((batch, total, s.n), np.int8) for n, s in specs.items() if s.spiking}
@@ -88,9 +90,11 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
             if n in custom:
                 spk = custom[n].step(cstate[n], a_in[n], s.params, fixed)
                 v[n] = cstate[n]["v"]
+                smax[n] = max(smax[n], max(float(np.abs(a).max()) for a in cstate[n].values()))
             else:
                 u[n], v[n], adapt[n], spk = step(u[n], v[n], adapt[n], a_in[n], s.du, s.dv, s.vth, s.bias_u,
                                                  s.bias_v, s.v_reset, s.da, s.ja, RESET_CODES[s.reset], s.spiking)
+                smax[n] = max(smax[n], float(np.abs(u[n]).max()), float(np.abs(v[n]).max()))
             out_s[n] = spk.astype(dtype)
             if s.spiking:
                 rec_s[n][:, t] = spk
@@ -105,7 +109,9 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
                 e = plan.weight_exp[d.name]
                 a = np.left_shift(a, e) if e >= 0 else np.right_shift(a, -e)
             buf[d.name] = a
-    return _align(plan, rec_s, rec_v, out_dense, steps, time.time() - t0)
+    res = _align(plan, rec_s, rec_v, out_dense, steps, time.time() - t0)
+    res.state_max = smax
+    return res
 
 
 def _align(plan: Plan | FixedPlan, rec_s: dict, rec_v: dict, out_dense: np.ndarray | None, steps: int,
@@ -125,7 +131,7 @@ def _align(plan: Plan | FixedPlan, rec_s: dict, rec_v: dict, out_dense: np.ndarr
         if fixed and plan.host_readout:  # membrane readout: float weights on the recorded voltages
             d = next(d for d in base.denses if d.name == plan.host_readout)
             raw = volts[d.src]
-            out = (raw / (64.0 * plan.scale[d.src])) @ d.weight.T
+            out = (raw * plan.msg_unit.get(d.src, 1.0 / (64.0 * plan.scale[d.src]))) @ d.weight.T
         else:
             raw = out_dense[:, base.latency:base.latency + steps]
             out = raw / plan.scale[base.output_src] if fixed else raw.astype(np.float64)

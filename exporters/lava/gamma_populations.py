@@ -8,8 +8,13 @@ one population of K*n units, bucket-major. Float step, per bucket k (rows k*n..(
 with dv_k = dt/tau_k, g_k = dt*r_k/tau_k (the LI's Euler form), bucket 1's gain folded into
 the incoming Dense. ``sigma_delta`` — ReLU unit with graded spikes:
     x = a_in + bias;  e = ReLU(x) - r;  s = e if |e| >= theta else 0;  r <- r + s;  v_out = s
-so the receiving chain sums the sparse deltas s back into r. Fixed point is not implemented for
-these populations yet (graded messages between stages are refused by the compiler).
+so the receiving chain sums the sparse deltas s back into r.
+
+Fixed point: states in 24-bit integers at 64*S units per float unit (S: the population's
+scale, capped by a calibration run so nothing saturates); dv and g as 12-bit fractions,
+products truncated toward zero; graded messages are 16-bit: a chain sends b >> k (toward
+zero), a sigma-delta unit sends (r_new >> k) - (r_old >> k), so the receiver's sum is exactly
+r >> k (no drift); k = params["msg_shift"] from the quantiser.
 """
 from __future__ import annotations
 
@@ -42,35 +47,61 @@ def chain_spec(head: str, members: list[nir.LI], dt: float, latency: int, sigma_
     return spec, gain
 
 
+def _shr0(x: np.ndarray, k: int) -> np.ndarray:
+    """Divide by 2^k rounding toward zero (Lava's decay convention)."""
+    return np.sign(x) * np.right_shift(np.abs(x), k)
+
+
+def _clip24(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, -(2 ** 23) + 1, 2 ** 23 - 1)
+
+
 def _chain_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
-    if fixed:
-        raise NIRError("li_chain: fixed point is not implemented")
     n, K = p["n"], p["K"]
     if p["sigma_in"]:
         state["acc"] += a_in
         inp = state["acc"]
     else:
         inp = a_in
-    b = state["v"]
+    b = state["b"]
     for k in range(K):
-        rows = slice(k * n, (k + 1) * n)
-        drive = inp[:, rows] if k == 0 else p["g"][rows] * b[:, (k - 1) * n:k * n]
-        b[:, rows] = b[:, rows] * (1.0 - p["dv"][rows]) + drive + p["bias"][rows]
+        rows, prev = slice(k * n, (k + 1) * n), slice((k - 1) * n, k * n)
+        if fixed:
+            drive = np.left_shift(inp[:, rows], 6) if k == 0 else _shr0(p["g"][rows] * b[:, prev], 12)
+            b[:, rows] = _clip24(_shr0(b[:, rows] * (4096 - p["dv"][rows]), 12) + drive + p["bias"][rows])
+        else:
+            drive = inp[:, rows] if k == 0 else p["g"][rows] * b[:, prev]
+            b[:, rows] = b[:, rows] * (1.0 - p["dv"][rows]) + drive + p["bias"][rows]
+    state["v"][:] = _shr0(b, p["msg_shift"]) if fixed else b
     return np.zeros(b.shape, dtype=bool)
 
 
 def _sigma_delta_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
-    if fixed:
-        raise NIRError("sigma_delta: fixed point is not implemented")
-    e = np.maximum(a_in + p["bias"], 0.0) - state["r"]
-    s = np.where(np.abs(e) >= p["theta"], e, 0.0)
+    x = (np.left_shift(a_in, 6) + p["bias"]) if fixed else a_in + p["bias"]
+    e = np.maximum(x, 0) - state["r"]
+    s = np.where(np.abs(e) >= p["theta"], e, 0)
+    if fixed:  # send the change of the quantised reconstruction: receivers sum to r >> k, no drift
+        k = p["msg_shift"]
+        state["v"][:] = _shr0(state["r"] + s, k) - _shr0(state["r"], k)
+    else:
+        state["v"][:] = s
     state["r"] += s
-    state["v"][:] = s
     return s != 0
 
 
-def _no_fixed(spec: NeuronSpec, scale: float) -> tuple[dict, list[str]]:
-    raise NIRError(f"node {spec.name!r}: {spec.kind} has no fixed-point model yet")
+def _chain_quantize(spec: NeuronSpec, scale: float) -> tuple[dict, list[str]]:
+    p = dict(spec.params)
+    p.update(dv=np.round(p["dv"] * 4096).astype(np.int64), g=np.round(p["g"] * 4096).astype(np.int64),
+             bias=np.round(p["bias"] * scale * 64).astype(np.int64))
+    err = float(np.abs(p["g"] / 4096 - spec.params["g"]).max())
+    return p, [f"bucket decays and spills as 12-bit fractions (max spill error {err:.1e})"]
+
+
+def _sigma_delta_quantize(spec: NeuronSpec, scale: float) -> tuple[dict, list[str]]:
+    theta = int(round(spec.params["theta"] * scale * 64))
+    if theta < 1:
+        raise NIRError(f"node {spec.name!r}: theta {spec.params['theta']} rounds to 0 at scale {scale:.3g}")
+    return {"theta": theta, "bias": np.round(spec.params["bias"] * scale * 64).astype(np.int64)}, []
 
 
 @register_spec(SIGMA_DELTA)
@@ -83,7 +114,7 @@ def _sigma_delta_spec(name: str, node: nir.NIRGraph, dt: float, latency: int) ->
     return spec, one
 
 
-register_kind(PopulationKind(LI_CHAIN, ("v", "acc"), _chain_step, _no_fixed,
-                             "exporters.lava.procs.gamma:LIChain"))
-register_kind(PopulationKind(SIGMA_DELTA, ("v", "r"), _sigma_delta_step, _no_fixed,
-                             "exporters.lava.procs.gamma:SigmaDeltaUnit"))
+register_kind(PopulationKind(LI_CHAIN, ("b", "v", "acc"), _chain_step, _chain_quantize,
+                             "exporters.lava.procs.gamma:LIChain", graded=True))
+register_kind(PopulationKind(SIGMA_DELTA, ("v", "r"), _sigma_delta_step, _sigma_delta_quantize,
+                             "exporters.lava.procs.gamma:SigmaDeltaUnit", graded=True))

@@ -33,13 +33,16 @@ class PopulationKind:
     ``step(state, a_in, params, fixed) -> spikes`` advances every neuron one step (arrays with a
     leading batch axis), updating ``state`` in place; ``state["v"]`` is what ``v_out`` sends.
     ``quantize(spec, scale) -> (int params, notes)`` at state scale S (threshold units x S x 64).
-    ``process`` is "module:Class" of a :class:`~exporters.lava.procs.windowed.WindowedPopulation`."""
+    ``process`` is "module:Class" of a :class:`~exporters.lava.procs.windowed.WindowedPopulation`.
+    ``graded`` kinds send graded messages to other populations; in fixed point the quantiser
+    sets ``params["msg_shift"]`` = k (one message unit = 2^k state units)."""
 
     name: str
     state: tuple[str, ...]
     step: Callable[[dict, np.ndarray, dict, bool], np.ndarray]
     quantize: Callable[[NeuronSpec, float], tuple[dict[str, np.ndarray], list[str]]]
     process: str
+    graded: bool = False  # v_out carries graded messages (fixed point: state >> params["msg_shift"])
 
     def process_class(self):
         module, cls = self.process.split(":")

@@ -58,6 +58,7 @@ class FixedPlan:
     report: dict[str, QuantReport]
     input_frac_bits: int = 0  # graded inputs enter as x*2^k; their Dense shifts right by k
     host_readout: str | None = None  # output Dense fed by voltages: applied on the host (float)
+    msg_unit: dict[str, float] = field(default_factory=dict)  # graded population -> float per message unit
 
 
 def weight_range(w: np.ndarray) -> tuple[int, int, int]:
@@ -94,19 +95,25 @@ def split_bias(b: np.ndarray, name: str) -> np.ndarray:
     return mant << exp
 
 
-def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
+def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, float] | None = None) -> FixedPlan:
     """Quantise every population and Dense stage of ``plan``. With ``input_frac_bits`` = k,
     graded inputs arrive as integers x*2^k and the input Dense uses weight_exp e - k (Lava's
-    arithmetic right shift, i.e. floor)."""
-    weights, wexp, scale, report = {}, {}, {}, {}
+    arithmetic right shift, i.e. floor). ``calibration`` (population -> max |state| in float
+    units, e.g. ``RunResult.state_max`` of a float run) caps the scale of populations without a
+    threshold so their 24-bit state does not saturate (headroom 1.5x)."""
+    weights, wexp, scale, report, msg_unit = {}, {}, {}, {}, {}
     neurons = {}
     by_dst: dict[str, list[DenseSpec]] = {}
     for d in plan.denses:
         by_dst.setdefault(d.dst, []).append(d)
+
+    def effective(d: DenseSpec) -> np.ndarray:  # weights per message unit of graded sources
+        return d.weight * msg_unit[d.src] if d.src in msg_unit else d.weight
+
     for name, spec in plan.neurons.items():
         rep = QuantReport(name, 0.0)
         incoming = by_dst.get(name, [])
-        wmax = max((float(np.abs(d.weight).max()) for d in incoming if d.weight.size), default=0.0)
+        wmax = max((float(np.abs(effective(d)).max()) for d in incoming if d.weight.size), default=0.0)
         if wmax == 0:
             raise NIRError(f"node {name!r}: all incoming weights are zero; nothing to quantise against")
         e = 0
@@ -124,12 +131,19 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
                 rep.notes.append("scale limited by the 17-bit threshold: weights use fewer than 8 bits")
         else:
             s = 254 / wmax
+            xmax = (calibration or {}).get(name, 0.0)
+            if xmax > 0 and s > (2 ** 23 - 1) / (64 * 1.5 * xmax):
+                s = (2 ** 23 - 1) / (64 * 1.5 * xmax)
+                while e > -7 and wmax * s / 2 ** (e - 1) <= 254:  # keep 8-bit weights, shift the sum
+                    e -= 1
+                rep.notes.append(f"scale capped by the calibrated state range (max |x| = {xmax:.3g}); "
+                                 f"weight_exp {e}")
         if bmax * s * 64 > BIAS_MAX:
             s = BIAS_MAX / (64 * bmax)
             rep.notes.append("scale limited by the 13-bit bias mantissa: weights use fewer than 8 bits")
         rep.scale, rep.weight_exp = s, e
         for d in incoming:
-            weights[d.name] = quantize_weights(d.weight, s, e, name, rep)
+            weights[d.name] = quantize_weights(effective(d), s, e, name, rep)
             wexp[d.name] = e - (input_frac_bits if d.src == "__input__" else 0)
         du = np.round(spec.du * 4096).astype(np.int64) - 1
         dv = np.round(spec.dv * 4096).astype(np.int64)
@@ -154,6 +168,11 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
         if kind is not None:
             params, notes = kind.quantize(spec, s)
             rep.notes.extend(notes)
+            if kind.graded:  # messages: 16-bit signed, one unit = 2^k state units
+                xmax = (calibration or {}).get(name, 0.0)
+                k = int(max(0, np.ceil(np.log2(1.5 * xmax * s * 64 + 1)) - 15)) if xmax > 0 else 8
+                params["msg_shift"] = k
+                msg_unit[name] = 2.0 ** k / (64 * s)
         neurons[name] = replace(spec, du=du, dv=dv, vth=vth, bias_u=bias_u, bias_v=bias_v, v_reset=v_reset, da=da,
                                 ja=ja, params=params)
         scale[name] = s
@@ -171,12 +190,15 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0) -> FixedPlan:
     for d in plan.denses:
         if d.dst == OUTPUT and d.src == "__input__" and input_frac_bits:
             wexp[d.name] -= input_frac_bits
-    return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits, host)
+    return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits, host, msg_unit)
 
 
 def check_fixed_sources(plan: Plan) -> None:
     """Fixed point carries binary spikes between stages; graded sources are refused by name."""
     for d in plan.denses:
+        kind = custom_kind(plan.neurons[d.src]) if d.src in plan.neurons else None
+        if kind is not None and kind.graded:
+            continue  # graded messages with a fixed-point format (msg_shift)
         if d.src in plan.neurons and d.graded(plan.neurons) and d.dst != OUTPUT:
             raise NIRError(f"node {d.src!r}: feeds {d.dst!r} with graded values (voltages); "
                            "fixed point supports binary spikes between stages only")

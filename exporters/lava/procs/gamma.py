@@ -1,4 +1,4 @@
-"""Lava processes of SpikingGamma populations (float): fused gamma-bucket chains and
+"""Lava processes of SpikingGamma populations (float and fixed point): fused gamma-bucket chains and
 sigma-delta ReLU units. Equations: :mod:`exporters.lava.gamma_populations` (the same step
 functions run here and in the emulator)."""
 from __future__ import annotations
@@ -30,18 +30,15 @@ class _CustomPopulation(WindowedPopulation):
 
 
 class LIChain(_CustomPopulation):
-    kind, state = "li_chain", ("v", "acc")
+    kind, state = "li_chain", ("b", "v", "acc")
 
 
 class SigmaDeltaUnit(_CustomPopulation):
     kind, state = "sigma_delta", ("v", "r")
 
 
-class _CustomFloatModel(WindowedModel):
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
+class _CustomModel(WindowedModel):
+    fixed = False
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
@@ -54,20 +51,55 @@ class _CustomFloatModel(WindowedModel):
 
     def update(self, a_in: np.ndarray) -> np.ndarray:
         state = {k: getattr(self, k)[None, :] for k in self.state_vars}  # views: updated in place
-        return self.kind.step(state, a_in[None, :], self.params, False)[0]
+        a = a_in[None, :].astype(np.int64) if self.fixed else a_in[None, :]
+        return self.kind.step(state, a, self.params, self.fixed)[0]
+
+
+class _FloatTypes(_CustomModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+
+
+class _FixedTypes(_CustomModel):
+    fixed = True
+    s_dtype = np.int32
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=16)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
 
 
 @implements(proc=LIChain, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PyLIChainModelFloat(_CustomFloatModel):
+class PyLIChainModelFloat(_FloatTypes):
     kind_name = "li_chain"
+    b: np.ndarray = LavaPyType(np.ndarray, float)
     acc: np.ndarray = LavaPyType(np.ndarray, float)
+
+
+@implements(proc=LIChain, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyLIChainModelFixed(_FixedTypes):
+    kind_name = "li_chain"
+    b: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    acc: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
 
 
 @implements(proc=SigmaDeltaUnit, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PySigmaDeltaUnitModelFloat(_CustomFloatModel):
+class PySigmaDeltaUnitModelFloat(_FloatTypes):
     kind_name = "sigma_delta"
     r: np.ndarray = LavaPyType(np.ndarray, float)
+
+
+@implements(proc=SigmaDeltaUnit, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PySigmaDeltaUnitModelFixed(_FixedTypes):
+    kind_name = "sigma_delta"
+    r: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
