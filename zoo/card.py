@@ -169,8 +169,10 @@ def render(name: str) -> str:
     lines += [f"- {s}" for s in notes] if notes else [
         f"- The model module (`{_builder_module(entry)}`) states no reconstructed detail; lineage: {entry.paper}."]
     lines += ["", "## Intended use", "",
-              "Reference model for checking torch -> NIR -> Lava agreement and Loihi fixed-point effects; "
-              "not a state-of-the-art classifier.", "",
+              f"Reference model ({entry.paper}) on the `{entry.task}` task for research on spiking networks and for "
+              "checking torch -> NIR -> Lava agreement and Loihi fixed-point effects. Trained small (a recipe that "
+              "runs in minutes on 2 CPU cores), not tuned for state-of-the-art results; not for deployment decisions.",
+              "",
               "## Training data and procedure", "",
               f"Task parameters: `{json.dumps(meta.get('task', {}))}`; learning: `{json.dumps(meta.get('learning', {}))}`.",
               "", "## Evaluation (measured)", "",
