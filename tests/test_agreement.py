@@ -197,3 +197,42 @@ def test_norse_export_dt_argument():
     b = from_norse(norse.to_nir(model, torch.zeros(1, 3, dtype=torch.float64), dt=1.0), dt=DT, export_dt=1.0)
     np.testing.assert_allclose(a.nodes["1"].tau, 7e-3)
     np.testing.assert_allclose(b.nodes["1"].tau, 7e-3)
+
+
+def test_norse_li_readout_voltage_on_lava_float():
+    """LIBoxCell readout (tau fixed like LIF): its voltage is the graph output, equal in the torch
+    executor and Lava float to Norse's own state; the raw export's voltage is not."""
+    import norse.torch as norse
+    from norse.torch.functional.leaky_integrator_box import LIBoxParameters
+    from norse.torch.functional.lif_box import LIFBoxParameters
+    from torch import nn
+
+    from benchmarks.lava.agreement import _init
+    from exporters.lava import build_plan, run_lava
+
+    f64 = dict(dtype=torch.float64)
+    p1 = LIFBoxParameters(tau_mem_inv=torch.linspace(100, 200, 12, **f64), v_th=torch.full((12,), 0.12, **f64),
+                          v_leak=torch.zeros(12, **f64), v_reset=torch.zeros(12, **f64))
+    p2 = LIBoxParameters(tau_mem_inv=torch.full((3,), 1 / 6e-3, **f64), v_leak=torch.zeros(3, **f64))
+    layers = [nn.Linear(10, 12), norse.LIFBoxCell(p1, dt=DT), nn.Linear(12, 3), norse.LIBoxCell(p2, dt=DT)]
+    _init(layers, 0)
+    model = norse.SequentialState(*layers).double()
+    raw = norse.to_nir(model, torch.zeros(1, 10, **f64), dt=DT)
+    graph = from_norse(raw, dt=DT)
+    assert isinstance(graph.nodes["3"], nir.LI)
+    np.testing.assert_allclose(graph.nodes["3"].tau, 6e-3)
+    x = np.random.default_rng(0).random((2, 30, 10)) < 0.3
+    x = x.astype(np.float64)
+    with torch.no_grad():
+        state, vs = None, []
+        for t in range(30):
+            y, state = model(torch.from_numpy(x[:, t]), state)
+            vs.append(y)
+    ref = torch.stack(vs, 1).numpy()
+    assert np.abs(ref).max() > 0.05
+    ours, _ = torch_ref(graph, x)
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+    bad, _ = torch_ref(raw, x, dt=DT)  # the raw export: tau = dt*tau_true
+    assert np.abs(bad.reshape(ref.shape) - ref).max() > 0.05
+    lf = run_lava(build_plan(graph, "float"), x)
+    np.testing.assert_allclose(lf.output, ref, atol=1e-9)
