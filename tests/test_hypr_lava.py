@@ -149,6 +149,15 @@ def test_emulator_float_equals_torch_and_fixed_agrees(neuron, dt, gain):
     ef = emulate(build_plan(g, "float"), x)
     np.testing.assert_array_equal(ef.spikes["cell"], z)
     np.testing.assert_allclose(ef.output, ref, atol=1e-9)
+    if neuron != "alif":  # membrane of the torch cell (zoo/neurons) == the Lava population's v
+        with torch.no_grad():
+            xt = torch.from_numpy(x).transpose(0, 1)
+            h, zt, us = m.cell.init_state(x.shape[0], torch.float64), torch.zeros(x.shape[0], 12, dtype=torch.float64), []
+            for t in range(x.shape[1]):
+                h = m.cell.step(h, xt[t] @ m.w_in.T + zt @ m.w_rec.T)
+                zt = m.cell.spike(h)
+                us.append(h[..., 0] * (1 - zt) if neuron == "seadlif" else h[..., 0])  # SE-adLIF: post-reset
+        np.testing.assert_allclose(ef.voltages["cell"], torch.stack(us, 1).numpy(), atol=1e-9)
     eq = emulate(build_plan(g, "fixed"), x)
     assert (eq.spikes["cell"] == z).mean() > 0.9
 
