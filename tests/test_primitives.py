@@ -12,7 +12,9 @@ Primitives are grouped into three graphs to keep the number of Lava runs (3-5 s 
   nested:  AvgPool2d -> Flatten -> {Linear -> LIF, Linear -> CubaLIF (Affine bias, zero reset
            to v_reset != 0)} -> fan-in of two Linear paths -> nested NIRGraph holding a LIF
            with a recurrent Linear (cycle) -> Linear -> I readout
-Independent hand-computed references check the executor's equations on a few steps.
+Independent hand-computed references check the executor's equations on a few steps; a slow
+hypothesis test draws random conv/pool/neuron graphs; an xfail documents the fixed-point
+CubaLIF current headroom limit.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ import nir
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from exporters.lava import build_plan, emulate, run_lava
 from nir_graphs import I, lif, spikes_in, torch_ref
@@ -278,3 +282,55 @@ def test_cubalif_fixed_point_current_headroom(weight_scale):
     _, rec = torch_ref(g, x)
     eq = emulate(build_plan(g, "fixed"), x)
     assert (eq.spikes["pb"] == rec["pb"]).mean() > 0.99
+
+
+@pytest.mark.slow
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), stride=st.sampled_from([1, 2]), padding=st.sampled_from([0, 1]),
+       kernel=st.sampled_from([2, 3]), pool=st.sampled_from(["sum", "avg"]), reset=st.sampled_from(["zero", "subtract"]),
+       kind=st.sampled_from(["LIF", "IF", "CubaLIF"]))
+def test_random_conv_graphs_all_backends(seed, stride, padding, kernel, pool, reset, kind):
+    """Random Conv2d -> neuron -> pool -> Flatten -> Affine -> LIF graphs (hypothesis)."""
+    rng = _rng(seed)
+    side = 6
+    out_side = (side + 2 * padding - kernel) // stride + 1
+    if out_side < 2:
+        return
+    shp = (2, out_side, out_side)
+    thr = rng.uniform(0.5, 1.2, shp)
+    if kind == "LIF":
+        tau = rng.uniform(2e-3, 1e-2, shp)
+        neuron = nir.LIF(tau=tau, r=tau / DT, v_leak=np.zeros(shp), v_threshold=thr, v_reset=np.zeros(shp),
+                         metadata={"zoo.reset": reset})
+    elif kind == "IF":
+        neuron = nir.IF(r=np.full(shp, 1 / DT), v_threshold=thr, v_reset=np.zeros(shp), metadata={"zoo.reset": reset})
+    else:
+        ts, tm = rng.uniform(2e-3, 5e-3, shp), rng.uniform(3e-3, 1e-2, shp)
+        neuron = nir.CubaLIF(tau_syn=ts, tau_mem=tm, r=tm / DT, v_leak=np.zeros(shp), v_threshold=thr,
+                             v_reset=np.zeros(shp), w_in=ts / DT, metadata={"zoo.reset": reset})
+    p = out_side // 2
+    pool_node = (nir.SumPool2d if pool == "sum" else nir.AvgPool2d)(
+        kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    n_flat = 2 * p * p
+    nodes = {"input": nir.Input(input_type={"input": I([1, side, side])}),
+             "conv": nir.Conv2d(input_shape=(side, side), weight=rng.normal(0.3, 0.5, (2, 1, kernel, kernel)),
+                                stride=(stride, stride), padding=(padding, padding), dilation=(1, 1), groups=1,
+                                bias=rng.normal(0, 0.05, 2)),
+             "n0": neuron, "pool": pool_node,
+             "flat": nir.Flatten(input_type={"input": I([2, p, p])}, start_dim=0, end_dim=-1),
+             "fc": nir.Affine(weight=rng.normal(0.2, 0.6, (3, n_flat)), bias=rng.normal(0, 0.05, 3)),
+             "n1": lif(3, 5e-3, 0.8, reset),
+             "output": nir.Output(output_type={"output": I([3])})}
+    chain = ["input", "conv", "n0", "pool", "flat", "fc", "n1", "output"]
+    g = nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), metadata={"dt": DT})
+    x = spikes_in(2, 15, (1, side, side), 0.4, seed=seed)
+    out, rec = torch_ref(g, x)
+    pf, pq = build_plan(g, "float"), build_plan(g, "fixed")
+    lf = run_lava(pf, x)
+    for k in ("n0", "n1"):
+        np.testing.assert_array_equal(lf.spikes[k], rec[k].reshape(lf.spikes[k].shape))
+    np.testing.assert_array_equal(lf.output, out)
+    eq, lq = emulate(pq, x), run_lava(pq, x)
+    for k in ("n0", "n1"):
+        np.testing.assert_array_equal(lq.spikes[k], eq.spikes[k])
+        np.testing.assert_array_equal(lq.voltages[k], eq.voltages[k])
