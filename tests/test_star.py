@@ -234,3 +234,19 @@ def test_shipped_weights_reproduce_recorded_metric(name):
     metric = evaluate_torch(model, task.pop("name"), task)
     key = next(iter(w.metrics))
     assert math.isclose(metric, w.metrics[key], rel_tol=1e-5, abs_tol=1e-6)
+
+
+def test_k1_spsg_membrane_readout_update_is_surrogate_free():
+    """Under K=1 with a membrane readout, SPSG leaves no path from the loss of step t to a spike
+    derivative (reset/adaptation blocked, next-step recurrence truncated): the update does not
+    depend on the surrogate slope. The plain surrogate's reset path does."""
+    def delta(variant, slope):
+        torch.manual_seed(0)
+        m = STARRSNN(n_inputs=2, n_hidden=6, n_outputs=2, variant=variant, input_scale=3.0, rec_scale=1.5,
+                     slope=slope)
+        return _sgd_delta(m, "tbptt", K=1, update_every=None)
+    s3, s10 = delta("star", 3.0), delta("star", 10.0)
+    for k in s3:
+        torch.testing.assert_close(s3[k], s10[k])
+    p3, p10 = delta("plain", 3.0), delta("plain", 10.0)
+    assert max(float((p3[k] - p10[k]).abs().max()) for k in p3) > 1e-4
