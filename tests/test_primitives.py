@@ -334,3 +334,15 @@ def test_random_conv_graphs_all_backends(seed, stride, padding, kernel, pool, re
     for k in ("n0", "n1"):
         np.testing.assert_array_equal(lq.spikes[k], eq.spikes[k])
         np.testing.assert_array_equal(lq.voltages[k], eq.voltages[k])
+
+
+def test_cubalif_current_headroom_with_calibration():
+    """The calibrated quantiser (a float run on other inputs bounds |u|, |v|) leaves the
+    CubaLIF current room in 24 bits: the strongly driven case above agrees again."""
+    g = _driven_cuba(1.0)
+    x = spikes_in(2, 40, 4, 0.4, seed=2)
+    _, rec = torch_ref(g, x)
+    plan = build_plan(g, "fixed", calibrate=spikes_in(4, 40, 4, 0.4, seed=7))
+    assert any("calibrated state range" in n for n in plan.report["pb"].notes)
+    eq = emulate(plan, x)
+    assert (eq.spikes["pb"] == rec["pb"]).mean() > 0.99

@@ -131,13 +131,13 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
                 rep.notes.append("scale limited by the 17-bit threshold: weights use fewer than 8 bits")
         else:
             s = 254 / wmax
-            xmax = (calibration or {}).get(name, 0.0)
-            if xmax > 0 and s > (2 ** 23 - 1) / (64 * 1.5 * xmax):
-                s = (2 ** 23 - 1) / (64 * 1.5 * xmax)
-                while e > -7 and wmax * s / 2 ** (e - 1) <= 254:  # keep 8-bit weights, shift the sum
-                    e -= 1
-                rep.notes.append(f"scale capped by the calibrated state range (max |x| = {xmax:.3g}); "
-                                 f"weight_exp {e}")
+        xmax = (calibration or {}).get(name, 0.0)  # max |u|, |v| (or custom state) of a float run
+        if xmax > 0 and s > (2 ** 23 - 1) / (64 * 1.5 * xmax):
+            s = (2 ** 23 - 1) / (64 * 1.5 * xmax)
+            e = int(np.ceil(np.log2(wmax * s / 254)))  # keep 8-bit weights: shift the sum instead
+            e = max(-7, min(7, e))
+            rep.notes.append(f"scale capped by the calibrated state range (max |state| = {xmax:.3g}); "
+                             f"weight_exp {e}")
         if bmax * s * 64 > BIAS_MAX:
             s = BIAS_MAX / (64 * bmax)
             rep.notes.append("scale limited by the 13-bit bias mantissa: weights use fewer than 8 bits")
