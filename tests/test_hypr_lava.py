@@ -130,7 +130,7 @@ def test_fixed_step_hand_computed():
          "JB": np.array([40000]), "TH": np.array([64000])}
     st = {"v": np.array([50000]), "w": np.array([2000])}
     z = se_adlif_step(st, np.array([1500]), p, True)
-    u = (6710886 * 50000 + 1677722 * ((1500 << 6) - 2000)) >> F
+    u = (6710886 * 50000 + 1677722 * ((1500 << 6) - (2000 << 2))) >> F  # w is stored at U/4
     s = u > 64000
     u = 0 if s else u
     assert st["v"][0] == u and bool(z[0]) == s
@@ -220,10 +220,16 @@ def test_shipped_weights_export(name):
         y2 = ex(x.transpose(0, 1), record=True)
     np.testing.assert_allclose(y2.numpy(), y.numpy(), atol=1e-8)
     np.testing.assert_array_equal(ex.records["cell"].numpy(), z.numpy())
-    eq = emulate(build_plan(g, "fixed"), x.numpy())
-    # measured 0.859 for hypr-brf-ecg (sha 08ea26bd): the recurrent network amplifies the 8-bit
-    # weight rounding (a float run with the dequantised weights matches torch just as little)
-    assert (eq.spikes["cell"] == z.transpose(0, 1).numpy()).mean() > 0.8
+    pf, pq = build_plan(g, "float"), build_plan(g, "fixed")
+    eq = emulate(pq, x.numpy())
+    for d in pf.denses:  # float run with the 8-bit weights of the fixed plan
+        d.weight = pq.weights[d.name] * 2.0 ** pq.weight_exp[d.name] / pq.scale[d.dst]
+    ew = emulate(pf, x.numpy())
+    # the recurrent networks amplify the 8-bit weight rounding: fixed vs torch spike match is
+    # 0.86 (brf-ecg) / 0.78 (seadlif-ecg) here, and the float run with the rounded weights
+    # matches torch no better; the integer neuron arithmetic itself stays close to float
+    assert (eq.spikes["cell"] == z.transpose(0, 1).numpy()).mean() > 0.7
+    assert (eq.spikes["cell"] == ew.spikes["cell"]).mean() > 0.85  # measured 0.94 (brf-ecg), 0.91 (seadlif-ecg)
 
 
 @pytest.mark.slow

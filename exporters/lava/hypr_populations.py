@@ -38,12 +38,17 @@ truncation toward zero (``_shr0``, like Lava's LIF decays); sums of products are
      rotation matrix has norm <= 1, and truncating each product toward zero can only shrink
      |(u, v)|: the free integer oscillator never grows (tested). With F = 23 the damping error
      is < 1.2e-7 per step; A, W < 2^23 fit 24-bit unsigned registers.
-  se_adlif:  Ca = round(alpha*2^F), C1a = round((1-alpha)*2^F), Cb = round(beta*2^F),
-        Cw = round((1-beta)*q*a*2^F)  (up to ~2*2^F: a 25-bit register),
-        JB = round((1-beta)*q*b*U)  (spike-triggered jump, state units), TH = round(theta*U)
-     per step:  u' = shr0(Ca*u + C1a*((a_in << 6) - w), F);  z = u' > TH;  u' = 0 where z
+  se_adlif:  (u at U units, w at U/4 units: WS = W_SHIFT = 2)
+        Ca = round(alpha*2^F), C1a = round((1-alpha)*2^F), Cb = round(beta*2^F),
+        Cw = round((1-beta)*q*a*2^(F-WS))  (< 2^23),
+        JB = round((1-beta)*q*b*U/2^WS)  (spike-triggered jump), TH = round(theta*U)
+     per step:  u' = shr0(Ca*u + C1a*((a_in << 6) - (w << WS)), F);  z = u' > TH;  u' = 0 where z
         w' = shr0(Cb*w + Cw*u', F) + JB*z
 Threshold and refractory terms are in state units (no separate 17-bit vth register).
+State scale: ``quantize_plan`` picks S (at most 4*theta*S*64 <= 2^23 ... and weight exponent
+<= 7). BRF: |u|, |v| stayed below 0.49*2^23 on the shipped ECG and BSD models. SE-adLIF: the
+adaptation w of hypr-seadlif-ecg reached 36 threshold units, beyond 2^23 at U (10470 values
+saturated on the ECG test set with w at U), so w is stored at U/4 (``W_SHIFT`` = 2; u keeps U).
 """
 from __future__ import annotations
 
@@ -61,6 +66,7 @@ COEF_BITS = 23  # fractional bits of every fixed-point coefficient
 Q_SHIFT = 24  # extra fractional bits of the BRF refractory-damping coefficient Kq
 STATE_MAX = 2 ** 23 - 1  # 24-bit signed state
 ACT_SHIFT = 6  # a_in << 6 (state units = 64 * S), as ZooNeuron
+W_SHIFT = 2  # SE-adLIF: w is stored at U / 2^W_SHIFT state units (4x range, see module doc)
 
 
 def _shr0(x: np.ndarray, bits: int) -> np.ndarray:
@@ -156,7 +162,7 @@ def se_adlif_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.nda
     u, w = _i64(state["v"]), _i64(state["w"])
     F = COEF_BITS
     i_in = np.left_shift(_i64(a_in), ACT_SHIFT)
-    u = _sat(_shr0(p["Ca"] * u + p["C1a"] * (i_in - w), F))
+    u = _sat(_shr0(p["Ca"] * u + p["C1a"] * (i_in - np.left_shift(w, W_SHIFT)), F))
     z = u > p["TH"]
     u = np.where(z, 0, u)
     state["w"] = _sat(_shr0(p["Cb"] * w + p["Cw"] * u, F) + p["JB"] * z)
@@ -171,10 +177,11 @@ def se_adlif_quantize(spec: NeuronSpec, scale: float) -> tuple[dict[str, np.ndar
     F, U = COEF_BITS, 64.0 * scale
     r = lambda x: np.round(np.asarray(x, float) * 2 ** F).astype(np.int64)  # noqa: E731
     q = {"Ca": r(p["alpha"]), "C1a": r(1.0 - p["alpha"]), "Cb": r(p["beta"]),
-         "Cw": r((1.0 - p["beta"]) * p["q"] * p["a"]),
-         "JB": np.round((1.0 - p["beta"]) * p["q"] * p["b"] * U).astype(np.int64),
+         "Cw": r((1.0 - p["beta"]) * p["q"] * p["a"] / 2 ** W_SHIFT),
+         "JB": np.round((1.0 - p["beta"]) * p["q"] * p["b"] * U / 2 ** W_SHIFT).astype(np.int64),
          "TH": np.round(p["theta"] * U).astype(np.int64)}
-    notes = [f"se_adlif: {F}-bit coefficients (rounded), state units U = {U:.6g} per float unit"]
+    notes = [f"se_adlif: {F}-bit coefficients (rounded), state units U = {U:.6g} per float unit (u), "
+             f"U/{2 ** W_SHIFT} (w)"]
     return q, notes
 
 
