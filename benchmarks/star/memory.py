@@ -3,7 +3,9 @@
 What is measured (CPU, float32): the bytes of tensors autograd keeps for the backward pass
 (``torch.autograd.graph.saved_tensors_hooks``: every saved tensor's storage is counted once
 while it is alive; parameter storages are excluded because they exist anyway), tracked over
-one full training step on a batch of 8 Mackey-Glass windows of T = 1000 steps. "Total" adds
+one full training step on a batch of 8 Mackey-Glass windows of T = 1000 steps. Views of the
+input/target batch are excluded too (the batch is data, the same for both methods, and a
+one-step view would otherwise count the whole sequence's storage). "Total" adds
 the persistent training state: parameters + gradients + Adam moments (4 x parameter bytes)
 and the recurrent state. Peak process RSS is also reported, but it is dominated by the
 Python/torch runtime (~hundreds of MB) and by allocator caching, so the ratio is computed
@@ -78,7 +80,8 @@ def measure(K: int, x: torch.Tensor, y: torch.Tensor, hidden: int) -> dict:
     T = x.shape[1]
     learner = make_learner("tbptt", model, get_task("mackey_glass"), K=K, update_every=1 if K == 1 else None, lr=1e-3)
     params = {p.untyped_storage().data_ptr() for p in model.parameters()} | \
-             {b.untyped_storage().data_ptr() for b in model.buffers()}
+             {b.untyped_storage().data_ptr() for b in model.buffers()} | \
+             {x.untyped_storage().data_ptr(), y.untyped_storage().data_ptr()}
     param_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
     state_bytes = 4 * x.shape[0] * (3 * hidden + 1)
     t0 = time.time()
@@ -100,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     x, y = get_task("mackey_glass").load("train", steps=args.T, stride=args.T // 4)
-    x, y = x[:args.batch], y[:args.batch]
+    x, y = x[:args.batch].contiguous(), y[:args.batch].contiguous()
     k1 = measure(1, x, y, args.hidden)   # K=1 first so its RSS high-water mark is not polluted
     full = measure(args.T, x, y, args.hidden)
     out = {"K=1": k1, "BPTT": full,
@@ -113,7 +116,7 @@ def main() -> None:
     print(f"ratio BPTT / K=1: activations {out['ratio_activation']:.0f}x, total {out['ratio_total']:.0f}x "
           f"(process max RSS after K=1: {k1['ru_maxrss_kib_so_far'] / 1024:.0f} MiB, after BPTT: "
           f"{full['ru_maxrss_kib_so_far'] / 1024:.0f} MiB)")
-    save_json("memory.json", out)
+    save_json(f"memory_T{args.T}_B{x.shape[0]}.json", out)  # windows available may cap the batch
 
 
 if __name__ == "__main__":
