@@ -9,7 +9,7 @@ T = 1300 steps; the Lava simulator is far too slow for the whole test set here).
 evaluation is deterministic (shipped weights, fixed test set): one run, no seeds.
 
     python -m benchmarks.hypr.lava_agreement [--samples N] [--models hypr-brf-ecg ...]
-writes benchmarks/hypr/results/lava_agreement.json.
+writes benchmarks/hypr/results/lava_agreement.{json,png}.
 """
 from __future__ import annotations
 
@@ -41,6 +41,7 @@ def measure(name: str, samples: int | None, batch: int = 64) -> dict:
     pf, pq = build_plan(graph, "float"), build_plan(graph, "fixed")
     outs = {k: [] for k in ("torch", "nir_fp64", "lava_float", "lava_fixed")}
     match = {"lava_float": [], "lava_fixed": []}
+    per_step = []  # fixed vs NIR spike agreement per time step, summed over samples and neurons
     t0 = time.time()
     for i in range(0, len(x), batch):
         xb = x[i:i + batch]
@@ -52,6 +53,8 @@ def measure(name: str, samples: int | None, batch: int = 64) -> dict:
             run = emulate(plan, xb.numpy())
             outs[key].append(torch.from_numpy(run.output))
             match[key].append((spike_match(run.spikes, zr), zr["cell"].size))
+            if key == "lava_fixed":
+                per_step.append((run.spikes["cell"] == zr["cell"]).sum(axis=(0, 2)))
     res = {"model": name, "weights_sha256": w.sha256, "samples": int(len(x)), "metric": task.metric_name,
            "seconds": round(time.time() - t0, 1)}
     for k, v in outs.items():
@@ -60,7 +63,34 @@ def measure(name: str, samples: int | None, batch: int = 64) -> dict:
         res[f"spike_match_{k}_vs_nir"] = float(sum(m * n for m, n in v) / sum(n for _, n in v))
     res["fixed_minus_torch_points"] = 100.0 * (res["lava_fixed"] - res["torch"])
     res["quantization_notes"] = pq.report["cell"].notes
+    res["spike_match_lava_fixed_per_step"] = (np.sum(per_step, axis=0) / (len(x) * pq.neurons["cell"].n)).round(5).tolist()
     return res
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8))
+    keys = ("torch", "nir_fp64", "lava_float", "lava_fixed")
+    w = 0.2
+    for i, k in enumerate(keys):
+        a1.bar(np.arange(len(rows)) + (i - 1.5) * w, [100 * r[k] for r in rows], w, label=k)
+    a1.set_xticks(np.arange(len(rows)), [r["model"] for r in rows], fontsize=8)
+    a1.set_ylabel("test accuracy (%)")
+    a1.legend(fontsize=7)
+    a1.set_title("task metric per backend")
+    for r in rows:
+        a2.plot(r["spike_match_lava_fixed_per_step"], label=r["model"], lw=0.8)
+    a2.set_xlabel("time step")
+    a2.set_ylabel("spike match, Lava fixed vs torch fp64")
+    a2.set_title("fixed-point agreement over time")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -88,7 +118,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
               f"{r['spike_match_lava_fixed_vs_nir']:9.5f}")
     if rows:
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "lava_agreement.json").write_text(json.dumps(rows, indent=2))
+        (RESULTS / "lava_agreement.json").write_text(json.dumps(rows, indent=1))
+        plot(rows, RESULTS / "lava_agreement.png")
     return rows
 
 
