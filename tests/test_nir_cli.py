@@ -129,3 +129,37 @@ def test_errors_are_one_line_with_exit_code_2(files, tmp_path, capsys):
     np.save(graded, np.full((T, N_IN), 0.3))
     assert main(["nir", "run", str(files["nir"]), "--input", str(graded), "-o", o]) == 2  # emulator = fixed point
     assert "binary spike inputs" in _err(capsys)
+
+
+def test_run_snntorch_file_with_workarounds(tmp_path, capsys):
+    """``--from snntorch --dt``: the raw snnTorch 1.0.0 export runs with the corrected semantics
+    (reproducing snnTorch's own simulation; zero reset — see docs/agreement.md for the
+    subtractive-reset case snnTorch computes differently); without --dt it is a one-line error."""
+    import snntorch as snn
+    import torch
+    from snntorch.export_nir import export_to_nir
+    from torch import nn
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), snn.Leaky(beta=torch.full((3,), 0.8), threshold=torch.full((3,), 0.5),
+                                                   reset_mechanism="zero", reset_delay=False, init_hidden=True))
+    with torch.no_grad():
+        net[0].weight.abs_().mul_(2.0)
+    path = tmp_path / "snn.nir"
+    nir.write(path, export_to_nir(net, torch.zeros(1, 4), ignore_dims=[0]))
+    x = (np.random.default_rng(0).random((2, 25, 4)) < 0.6).astype(np.float64)
+    np.save(tmp_path / "x.npy", x)
+    assert main(["nir", "run", str(path), "--from", "snntorch", "--input", str(tmp_path / "x.npy"),
+                 "--backend", "torch", "-o", str(tmp_path / "o.npz")]) == 2
+    assert "needs --dt" in capsys.readouterr().err
+    assert main(["nir", "run", str(path), "--from", "snntorch", "--dt", "1e-3", "--reset", "zero", "--input",
+                 str(tmp_path / "x.npy"),
+                 "--backend", "torch", "-o", str(tmp_path / "o.npz")]) == 0
+    out = np.load(tmp_path / "o.npz")["output"]
+    from snntorch.utils import reset
+
+    reset(net)
+    with torch.no_grad():
+        ref = torch.stack([net(torch.from_numpy(x[:, t]).float()) for t in range(x.shape[1])], 1).numpy()
+    assert ref.sum() > 5
+    np.testing.assert_array_equal(out, ref)

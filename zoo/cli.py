@@ -189,6 +189,10 @@ def make_parser() -> argparse.ArgumentParser:
         n = nsub.add_parser(cmd)
         n.add_argument("file")
         n.add_argument("--dt", type=float, help="step in seconds (required if the file has no dt metadata)")
+        n.add_argument("--from", dest="source", default="nir", choices=["nir", "snntorch", "norse"],
+                       help="the file's producer: apply the known-bug workarounds of snnTorch 1.0.0 / Norse 1.1.0")
+        n.add_argument("--reset", default="subtract", choices=["zero", "subtract"],
+                       help="with --from snntorch: the neurons' reset_mechanism (the export does not record it)")
         if cmd != "info":
             n.add_argument("--input", required=cmd != "info", help=".npy of shape (T, ...) or (batch, T, ...)")
         if cmd == "run":

@@ -1,6 +1,8 @@
 """``zoo nir info|run|compare FILE.nir``: run NIR files from any tool on every backend.
 
-Input ``.npy``: shape (T, *input_shape) or (batch, T, *input_shape). ``run`` writes an
+Input ``.npy``: shape (T, *input_shape) or (batch, T, *input_shape). Files written by
+snnTorch 1.0.0 or Norse 1.1.0 exporters: ``--from snntorch|norse --dt DT`` (their known export
+bugs are corrected by :mod:`exporters.nir.frameworks`; snnTorch's reset via ``--reset``). ``run`` writes an
 ``.npz`` with ``output`` (batch, T, *output_shape), ``latency`` and, for Lava backends, the
 recorded ``spikes/<population>``. ``compare`` runs torch, Lava float, Lava fixed and the
 emulator on the same input and reports their agreement.
@@ -20,9 +22,21 @@ from zoo.registry import ZooError
 
 
 def _load(args: argparse.Namespace):
+    """Read the file; ``--from snntorch|norse`` applies the documented export workarounds
+    (exporters.nir.frameworks), which need the producer's ``--dt``."""
     from exporters.nir import graph_dt, read
 
     graph = read(args.file)
+    source = getattr(args, "source", "nir")
+    if source != "nir":
+        from exporters.nir.frameworks import from_norse, from_snntorch
+
+        if args.dt is None:
+            raise ZooError(f"--from {source} needs --dt (the step the {source} model simulates with, in seconds)")
+        if source == "snntorch":
+            graph = from_snntorch(graph, args.dt, reset=args.reset, reset_delay=False)
+        else:
+            graph = from_norse(graph, args.dt)
     dt = graph_dt(graph, args.dt)
     return graph, dt
 
@@ -68,7 +82,7 @@ def describe(graph, dt: float) -> list[dict[str, Any]]:
 def info(args: argparse.Namespace) -> None:
     from exporters.nir import read
 
-    graph = read(args.file)
+    graph = _load(args)[0] if getattr(args, "source", "nir") != "nir" else read(args.file)
     dt = args.dt if args.dt is not None else (graph.metadata or {}).get("dt")
     rows = describe(graph, dt) if dt else describe_without_dt(graph)
     if args.json:
