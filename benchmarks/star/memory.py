@@ -100,8 +100,11 @@ def main() -> None:
     ap.add_argument("--T", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--sweep", action="store_true", help="also measure T = 125, 250, 500, 1000 and plot")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.sweep:
+        sweep(args.batch, args.hidden)
     x, y = get_task("mackey_glass").load("train", steps=args.T, stride=args.T // 4)
     x, y = x[:args.batch].contiguous(), y[:args.batch].contiguous()
     k1 = measure(1, x, y, args.hidden)   # K=1 first so its RSS high-water mark is not polluted
@@ -117,6 +120,36 @@ def main() -> None:
           f"(process max RSS after K=1: {k1['ru_maxrss_kib_so_far'] / 1024:.0f} MiB, after BPTT: "
           f"{full['ru_maxrss_kib_so_far'] / 1024:.0f} MiB)")
     save_json(f"memory_T{args.T}_B{x.shape[0]}.json", out)  # windows available may cap the batch
+
+
+def sweep(batch: int, hidden: int) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmarks.star.common import RESULTS
+    rows = []
+    for T in (125, 250, 500, 1000):
+        x, y = get_task("mackey_glass").load("train", steps=T, stride=T // 4)
+        x, y = x[:batch].contiguous(), y[:batch].contiguous()
+        rows.append({"T": T, "K=1": measure(1, x, y, hidden), "BPTT": measure(T, x, y, hidden)})
+        print(f"T={T:5d}: K=1 {rows[-1]['K=1']['peak_total_bytes'] / 2**20:.3f} MiB, "
+              f"BPTT {rows[-1]['BPTT']['peak_total_bytes'] / 2**20:.3f} MiB (total, B={x.shape[0]})", flush=True)
+    save_json(f"memory_sweep_B{batch}.json", rows)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for key in ("K=1", "BPTT"):
+        ax.plot([r["T"] for r in rows], [r[key]["peak_total_bytes"] / 2**20 for r in rows], "o-",
+                label=f"{key}: total")
+        ax.plot([r["T"] for r in rows], [r[key]["peak_saved_activation_bytes"] / 2**20 for r in rows], "x--",
+                label=f"{key}: saved activations")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("peak training memory (MiB)")
+    ax.set_title(f"STAR (H={hidden}, B={batch}): TBPTT K=1 vs BPTT")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "memory_vs_T.png", dpi=120)
 
 
 if __name__ == "__main__":
