@@ -101,12 +101,43 @@ def _assert_same_weights(a_dir: Path, b_dir: Path, name: str, atol: float) -> fl
     return worst
 
 
+def _microbatch_weights(recipe: dict, parts: int = 2) -> dict[str, torch.Tensor]:
+    """One process, every global batch split as the ranks split it, part gradients weighted
+    n_r/n and accumulated before one optimizer step: the data-parallel arithmetic, no comms."""
+    from zoo.learning.base import make_optimizer
+    from zoo.registry import get_entry
+    from zoo.tasks import get_task
+
+    torch.manual_seed(recipe["seed"])
+    cfg = dict(recipe["task"])
+    task = get_task(cfg.pop("name"))
+    model = get_entry(recipe["model"]).builder(**recipe["model_config"])
+    opt = make_optimizer(model.parameters(), recipe["learning"]["optimizer"], recipe["learning"]["lr"])
+    x, y = task.load("train", **cfg)
+    n = recipe["learning"]["train_samples"]
+    x, y = x[:n], y[:n]
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(recipe["seed"]))
+    bs = recipe["learning"]["batch_size"]
+    for i in range(0, n, bs):
+        idx = order[i:i + bs]
+        opt.zero_grad()
+        for part in torch.tensor_split(idx, parts):
+            out = model(x[part].transpose(0, 1)).transpose(0, 1)
+            (task.loss(out, y[part]) * (len(part) / len(idx))).backward()
+        opt.step()
+    return model.state_dict()
+
+
 def test_two_processes_equal_one_process_bptt_ddp(tmp_path, monkeypatch):
     """lif-digits, one epoch on the first 131 training samples (global batches 64, 64, 3: the
-    ragged last batch splits 2/1 and is weighted 2/3, 1/3), BPTT through DDP's comm hook."""
+    ragged last batch splits 2/1 and is weighted 2/3, 1/3), BPTT through DDP's comm hook.
+    Also against the 1-process micro-batch control (same summation order as 2 ranks): tighter."""
+    from safetensors.torch import load_file
+
     from zoo.train import train
 
     monkeypatch.setenv("ZOO_THREADS", "1")
+    torch.set_num_threads(1)
     recipe = _small_recipe("recipes/lif-digits.toml", 131)
     m1 = train(recipe, tmp_path / "one", progress=False)
     t0 = time.time()
@@ -115,6 +146,8 @@ def test_two_processes_equal_one_process_bptt_ddp(tmp_path, monkeypatch):
     assert m2["meta"]["distributed"] == {"world_size": 2, "device": "cpu", "backend": "gloo"}
     assert "distributed" not in m1["meta"]
     _assert_same_weights(tmp_path / "one", tmp_path / "two", "lif-digits", atol=1e-5)
+    micro, two = _microbatch_weights(recipe), load_file(str(tmp_path / "two" / "lif-digits.safetensors"))
+    assert max(float((micro[k] - two[k]).abs().max()) for k in micro) <= 1e-7
     h1, h2 = m1["meta"]["history"][0], m2["meta"]["history"][0]
     assert h2["loss"] == pytest.approx(h1["loss"], rel=1e-5)
     assert h2["test_accuracy"] == pytest.approx(h1["test_accuracy"], abs=1 / 450 + 1e-9)
@@ -169,11 +202,12 @@ def _strip(res: dict) -> dict:
     return {k: v for k, v in res.items() if k not in ("backends", "workers")}
 
 
-def test_sharded_eval_merges_to_the_unsharded_result():
+@pytest.mark.parametrize("backends", [("emulator",), pytest.param(("torch", "emulator"), marks=pytest.mark.slow)])
+def test_sharded_eval_merges_to_the_unsharded_result(backends):
     from zoo.evaluate import evaluate
 
-    a = evaluate("lif-digits", 41, ("torch", "emulator"))
-    b = evaluate("lif-digits", 41, ("torch", "emulator"), workers=2)
+    a = evaluate("lif-digits", 41, backends)
+    b = evaluate("lif-digits", 41, backends, workers=2)
     assert b["workers"] == 2
     assert {k: v["value"] for k, v in a["backends"].items()} == {k: v["value"] for k, v in b["backends"].items()}
     assert _strip(a) == _strip(b)  # agreement, per-step spike match, metrics: identical
