@@ -117,20 +117,20 @@ def test_fixed_step_hand_computed():
     """One fixed-point step of each neuron against integer arithmetic written out by hand."""
     F = COEF_BITS
     p = {"A": np.array([8380000]), "W": np.array([335000]), "D": np.array([83886]), "Kq": np.array([1234567]),
-         "Cq": np.array([7549747]), "TH": np.array([64000]), "ONE": np.array([64000])}
+         "Cq": np.array([7549747]), "TH": np.array([64000]), "ONE": np.array([64000]), "BIAS": np.array([-700])}
     st = {"v": np.array([70000]), "im": np.array([-30000]), "q": np.array([5000])}
     z = brf_step(st, np.array([300]), p, True)
     B = 8380000 - (5000 * 1234567 >> 24)
-    u = (B * 70000 + 335000 * 30000 + 83886 * (300 << 6)) >> F
+    u = (B * 70000 + 335000 * 30000 + 83886 * ((300 << 6) - 700)) >> F
     v = -((-(335000 * 70000 + B * -30000)) >> F)
     assert (st["v"][0], st["im"][0]) == (u, v)
     assert bool(z[0]) == (u > 64000 + 5000)
     assert st["q"][0] == (7549747 * 5000 >> F) + 64000 * int(z[0])
     p = {"Ca": np.array([6710886]), "C1a": np.array([1677722]), "Cb": np.array([8304721]), "Cw": np.array([5000000]),
-         "JB": np.array([40000]), "TH": np.array([64000])}
+         "JB": np.array([40000]), "TH": np.array([64000]), "BIAS": np.array([1000])}
     st = {"v": np.array([50000]), "w": np.array([2000])}
     z = se_adlif_step(st, np.array([1500]), p, True)
-    u = (6710886 * 50000 + 1677722 * ((1500 << 6) - (2000 << 2))) >> F  # w is stored at U/4
+    u = (6710886 * 50000 + 1677722 * ((1500 << 6) + 1000 - (2000 << 2))) >> F  # w is stored at U/4
     s = u > 64000
     u = 0 if s else u
     assert st["v"][0] == u and bool(z[0]) == s
@@ -191,10 +191,24 @@ def test_refusals():
     g.metadata["dt"] = 0.02
     with pytest.raises(NIRError, match="written for dt"):
         build_plan(g, "float")
-    g = to_nir(m, dt=0.01)
-    g.nodes["w_in"] = nir.Affine(weight=g.nodes["w_in"].weight, bias=np.full(12, 0.1))
-    with pytest.raises(NIRError, match="no input bias"):
-        build_plan(g, "fixed")
+
+
+@pytest.mark.parametrize("neuron,dt,gain", CASES[:2])
+def test_input_bias_reaches_the_population(neuron, dt, gain):
+    """An Affine bias before the cell (not in the HYPR models) is applied by float and fixed."""
+    g = to_nir(model(neuron, dt, gain), dt=dt)
+    g.nodes["w_in"] = nir.Affine(weight=g.nodes["w_in"].weight, bias=np.linspace(-0.5, 2.0, 12))
+    x = spikes_in(2, 200, seed=5)
+    ex = from_nir(g)
+    with torch.no_grad():
+        ref = ex(torch.from_numpy(x).transpose(0, 1), record=True).transpose(0, 1).numpy()
+    z = ex.records["cell"].transpose(0, 1).numpy()
+    ef = emulate(build_plan(g, "float"), x)
+    np.testing.assert_array_equal(ef.spikes["cell"], z)
+    np.testing.assert_allclose(ef.output, ref, atol=1e-9)
+    g0 = to_nir(model(neuron, dt, gain), dt=dt)
+    assert not np.array_equal(emulate(build_plan(g0, "float"), x).spikes["cell"], z)  # the bias matters
+    assert (emulate(build_plan(g, "fixed"), x).spikes["cell"] == z).mean() > 0.85
 
 
 @pytest.mark.parametrize("name", ["hypr-brf-ecg", "hypr-seadlif-ecg", "hypr-brf-bsd"])

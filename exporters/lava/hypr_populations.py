@@ -4,9 +4,10 @@
 The ``step`` functions here are the ONLY implementation of the dynamics: the Lava
 ProcessModels (float and fixed) and the batched emulator both call them, so the fixed-point
 Lava run and the emulator are bit-identical by construction (and tested against real Lava).
-Input gain 1: ``a_in`` is the summed Dense input I[t] (float) or I*S (fixed, S = the
-population's quantisation scale). The populations take no bias (the HYPR models have none;
-fixed-point quantisation refuses one).
+Input gain 1: ``a_in`` is the summed Dense input (float) or that input times S (fixed, S = the
+population's quantisation scale); the summed Affine bias c reaching the population
+(``params["bias"]``, set by the compiler) is added: I[t] = a_in + c (float), (a_in << 6) +
+BIAS with BIAS = round(c*U) (fixed). The HYPR models have no hidden bias (c = 0).
 
 Float (float64), op for op the torch semantics of :mod:`exporters.nir.ext_hypr`::
 
@@ -87,6 +88,18 @@ def _i64(x: Any) -> np.ndarray:
     return np.asarray(x).astype(np.int64)
 
 
+def _bias_f(a_in: np.ndarray, p: dict) -> np.ndarray:
+    """a_in + the summed Affine bias (float); no addition at all when there is none."""
+    bias = p.get("bias")
+    return a_in if bias is None or not np.any(bias) else a_in + bias
+
+
+def _bias_i(spec: NeuronSpec, U: float) -> np.ndarray:
+    bias = spec.params.get("bias") if spec.params else None
+    bias = spec.bias_v if bias is None else bias
+    return np.round(np.broadcast_to(np.asarray(bias, float), (spec.n,)) * U).astype(np.int64)
+
+
 # ----------------------------------------------------------------------------------------- BRF
 def brf_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
     """One BRF step for every neuron (arrays with any leading batch shape); updates ``state``
@@ -95,7 +108,7 @@ def brf_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
         u, v, q = state["v"], state["im"], state["q"]
         dt, om = p["dt"], p["omega"]
         b = p["p"] - p["b_offset"] - q
-        u_new = u + dt * (b * u - om * v + a_in)
+        u_new = u + dt * (b * u - om * v + _bias_f(a_in, p))
         v_new = v + dt * (om * u + b * v)
         z = u_new - p["theta"] - q > 0
         state["v"], state["im"], state["q"] = u_new, v_new, BRF_Q_DECAY * q + z
@@ -103,7 +116,7 @@ def brf_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
     u, v, q = _i64(state["v"]), _i64(state["im"]), _i64(state["q"])
     F = COEF_BITS
     B = p["A"] - _shr0(q * p["Kq"], Q_SHIFT)
-    i_in = np.left_shift(_i64(a_in), ACT_SHIFT)
+    i_in = np.left_shift(_i64(a_in), ACT_SHIFT) + p["BIAS"]
     u_new = _sat(_shr0(B * u - p["W"] * v + p["D"] * i_in, F))
     v_new = _sat(_shr0(p["W"] * u + B * v, F))
     z = u_new > p["TH"] + q
@@ -114,8 +127,6 @@ def brf_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
 
 def brf_quantize(spec: NeuronSpec, scale: float) -> tuple[dict[str, np.ndarray], list[str]]:
     """Integer BRF parameters at state scale U = 64*scale (see module docstring)."""
-    if np.any(spec.bias_v != 0):
-        raise NIRError(f"node {spec.name!r}: brf populations take no input bias in fixed point")
     p = spec.params
     F, U = COEF_BITS, 64.0 * scale
     dt = float(p["dt"][0])
@@ -126,7 +137,8 @@ def brf_quantize(spec: NeuronSpec, scale: float) -> tuple[dict[str, np.ndarray],
          "D": np.full(spec.n, int(round(dt * 2 ** F)), np.int64),
          "Kq": np.full(spec.n, int(round(dt * 2 ** (F + Q_SHIFT) / U)), np.int64),
          "Cq": np.full(spec.n, int(np.trunc(BRF_Q_DECAY * 2 ** F)), np.int64),
-         "TH": np.round(p["theta"] * U).astype(np.int64), "ONE": np.full(spec.n, int(round(U)), np.int64)}
+         "TH": np.round(p["theta"] * U).astype(np.int64), "ONE": np.full(spec.n, int(round(U)), np.int64),
+         "BIAS": _bias_i(spec, U)}
     norm2 = q["A"].astype(float) ** 2 + q["W"].astype(float) ** 2
     notes = [f"brf: {F}-bit coefficients floored toward zero (max |rotation|^2 = {norm2.max() / 4 ** F:.9f} <= 1); "
              f"state units U = {U:.6g} per float unit; theta = {int(q['TH'].max())} state units"]
@@ -153,7 +165,7 @@ def se_adlif_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.nda
     """One SE-adLIF step (state v = post-reset u, w); returns bool spikes."""
     if not fixed:
         al, be = p["alpha"], p["beta"]
-        u = al * state["v"] + (1.0 - al) * (a_in - state["w"])
+        u = al * state["v"] + (1.0 - al) * (_bias_f(a_in, p) - state["w"])
         z = u - p["theta"] > 0
         u = u * (1.0 - z)
         state["w"] = be * state["w"] + (1.0 - be) * p["q"] * (p["a"] * u + p["b"] * z)
@@ -161,7 +173,7 @@ def se_adlif_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.nda
         return z
     u, w = _i64(state["v"]), _i64(state["w"])
     F = COEF_BITS
-    i_in = np.left_shift(_i64(a_in), ACT_SHIFT)
+    i_in = np.left_shift(_i64(a_in), ACT_SHIFT) + p["BIAS"]
     u = _sat(_shr0(p["Ca"] * u + p["C1a"] * (i_in - np.left_shift(w, W_SHIFT)), F))
     z = u > p["TH"]
     u = np.where(z, 0, u)
@@ -171,15 +183,14 @@ def se_adlif_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.nda
 
 
 def se_adlif_quantize(spec: NeuronSpec, scale: float) -> tuple[dict[str, np.ndarray], list[str]]:
-    if np.any(spec.bias_v != 0):
-        raise NIRError(f"node {spec.name!r}: se_adlif populations take no input bias in fixed point")
+    """Integer SE-adLIF parameters at state scale U = 64*scale (see module docstring)."""
     p = spec.params
     F, U = COEF_BITS, 64.0 * scale
     r = lambda x: np.round(np.asarray(x, float) * 2 ** F).astype(np.int64)  # noqa: E731
     q = {"Ca": r(p["alpha"]), "C1a": r(1.0 - p["alpha"]), "Cb": r(p["beta"]),
          "Cw": r((1.0 - p["beta"]) * p["q"] * p["a"] / 2 ** W_SHIFT),
          "JB": np.round((1.0 - p["beta"]) * p["q"] * p["b"] * U / 2 ** W_SHIFT).astype(np.int64),
-         "TH": np.round(p["theta"] * U).astype(np.int64)}
+         "TH": np.round(p["theta"] * U).astype(np.int64), "BIAS": _bias_i(spec, U)}
     notes = [f"se_adlif: {F}-bit coefficients (rounded), state units U = {U:.6g} per float unit (u), "
              f"U/{2 ** W_SHIFT} (w)"]
     return q, notes
