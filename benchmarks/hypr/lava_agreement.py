@@ -63,7 +63,8 @@ def measure(name: str, samples: int | None, batch: int = 64) -> dict:
         res[f"spike_match_{k}_vs_nir"] = float(sum(m * n for m, n in v) / sum(n for _, n in v))
     res["fixed_minus_torch_points"] = 100.0 * (res["lava_fixed"] - res["torch"])
     res["quantization_notes"] = pq.report["cell"].notes
-    res["spike_match_lava_fixed_per_step"] = (np.sum(per_step, axis=0) / (len(x) * pq.neurons["cell"].n)).round(5).tolist()
+    per_step_match = np.sum(per_step, axis=0) / (len(x) * pq.neurons["cell"].n)
+    res["spike_match_lava_fixed_per_step"] = per_step_match.round(5).tolist()
     return res
 
 
