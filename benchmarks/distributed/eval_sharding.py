@@ -66,6 +66,26 @@ def report(res: dict) -> str:
     return "\n".join(lines)
 
 
+def plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    backends = list(res["backends"])
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for j, w in enumerate(("1", "2")):
+        ax.bar([i + 0.38 * j for i in range(len(backends))], [res["backends"][b][w]["mean_s"] for b in backends],
+               0.36, yerr=[res["backends"][b][w]["std_s"] for b in backends], capsize=3, label=f"{w} worker(s)")
+    ax.set_xticks([i + 0.19 for i in range(len(backends))], backends)
+    ax.set_ylabel("seconds (incl. worker start-up)")
+    ax.set_title(f"{res['model']}: sharded eval of {res['samples']} samples (2 shared cores)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks.distributed.eval_sharding")
     p.add_argument("--name", default="lif-digits")
@@ -76,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     res = run(args.name, args.samples, args.backends, args.repeats)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "eval_sharding.json").write_text(json.dumps(res, indent=2) + "\n")
+    plot(res, RESULTS / "eval_sharding.png")
     text = report(res)
     (RESULTS / "eval_sharding.txt").write_text(text + "\n")
     print(text)
