@@ -10,6 +10,8 @@ NRMSE (mean ± std), the MSE ratio plain/STAR, per-epoch training-loss curves (P
 ESN baseline (benchmarks/star/esn.py) on the same splits.
 
     python -m benchmarks.star.ablation [--epochs 40] [--seeds 0 1 2]
+    python -m benchmarks.star.ablation --K 5 --no-bptt --systems mackey_glass   # K=5 check
+      (writes results/ablation_K5.*; the "K=1" labels then mean K=5, see the JSON "K" field)
 """
 from __future__ import annotations
 
@@ -24,10 +26,10 @@ VARIANTS = [("plain K=1", "plain", "k1"), ("+adaptation K=1", "adapt", "k1"), ("
             ("STAR K=1", "star", "k1"), ("STAR BPTT", "star", "bptt")]
 
 
-def configs(epochs: int, dim: int, variant: str, rule: str):
+def configs(epochs: int, dim: int, variant: str, rule: str, K: int = 1):
     model_kw = dict(n_inputs=dim, n_outputs=dim, n_hidden=64, variant=variant, input_scale=3.0)
     if rule == "k1":
-        learn = dict(rule="tbptt", K=1, update_every=1, lr=1e-3, lr_decay=0.05 ** (1 / (epochs * 200)))
+        learn = dict(rule="tbptt", K=K, update_every=1, lr=1e-3, lr_decay=0.05 ** (1 / (epochs * -(-200 // K))))
         return model_kw, learn, 68
     n_updates = epochs * 17
     learn = dict(rule="tbptt", K=200, update_every=None, lr=3e-3, lr_decay=0.05 ** (1 / n_updates))
@@ -39,11 +41,16 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS))
+    ap.add_argument("--K", type=int, default=1, help="truncation of the non-BPTT rows")
+    ap.add_argument("--no-bptt", action="store_true")
     args = ap.parse_args()
-    results: dict = {"epochs": args.epochs, "seeds": args.seeds, "runs": {}}
+    suffix = "" if args.K == 1 else f"_K{args.K}"
+    results: dict = {"epochs": args.epochs, "seeds": args.seeds, "K": args.K, "suffix": suffix, "runs": {}}
     for system in args.systems:
         for label, variant, rule in VARIANTS:
-            model_kw, learn, bs = configs(args.epochs, SYSTEMS[system], variant, rule)
+            if rule == "bptt" and args.no_bptt:
+                continue
+            model_kw, learn, bs = configs(args.epochs, SYSTEMS[system], variant, rule, args.K)
             runs = []
             for seed in args.seeds:
                 r = run(system, model_kw, learn, args.epochs, bs, seed)
@@ -52,7 +59,7 @@ def main() -> None:
                       f" rate {r['spike_rate']:.3f} ({r['seconds']:.0f}s)", flush=True)
             results["runs"][f"{system}/{label}"] = {"model": model_kw, "learning": learn, "batch_size": bs,
                                                     "runs": runs}
-            save_json("ablation.json", results)
+            save_json(f"ablation{suffix}.json", results)
     report(results)
 
 
@@ -96,8 +103,9 @@ def report(results: dict) -> None:
     table = "\n".join(lines)
     print(table)
     results["summary"] = summary
-    save_json("ablation.json", results)
-    (RESULTS / "ablation.md").write_text(table + "\n")
+    suffix = results.get("suffix", "")
+    save_json(f"ablation{suffix}.json", results)
+    (RESULTS / f"ablation{suffix}.md").write_text(table + "\n")
     fig, axes = plt.subplots(1, len(systems), figsize=(6 * len(systems), 4), squeeze=False)
     for ax, system in zip(axes[0], systems):
         for label, _, _ in VARIANTS:
@@ -115,8 +123,8 @@ def report(results: dict) -> None:
         ax.set_title(f"{system}: training loss, mean ± std over {len(results['seeds'])} seeds")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(RESULTS / "ablation_loss_curves.png", dpi=120)
-    print(f"wrote {RESULTS / 'ablation.json'}, ablation.md, ablation_loss_curves.png")
+    fig.savefig(RESULTS / f"ablation{suffix}_loss_curves.png", dpi=120)
+    print(f"wrote {RESULTS}/ablation{suffix}.json, .md, _loss_curves.png")
 
 
 if __name__ == "__main__":
