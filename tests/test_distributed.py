@@ -39,6 +39,20 @@ def test_shard_partitions_global_batch_with_exact_weights(n, world):
     assert torch.equal(torch.cat(seen), idx) and total_w == pytest.approx(1.0)
 
 
+def test_per_step_label_targets_weight_by_labelled_steps():
+    """Per-step integer targets with ignore label -1 (mean over labelled steps): the weight is
+    the rank's share of labelled entries, not of samples."""
+    targets = torch.tensor([[0, 1, -1, -1], [2, -1, -1, -1], [1, 1, 1, 1]])
+    idx = torch.tensor([0, 1, 2])
+    w = [zd.Context(rank=r, world_size=2, initialized=True) for r in range(2)]
+    for c in w:
+        c.shard(idx, targets)
+    assert (w[0].weight, w[1].weight) == (3 / 7, 4 / 7)  # rank 0: samples 0,1 (2+1 labels); rank 1: sample 2
+    c = zd.Context(rank=1, world_size=2, initialized=True)
+    c.shard(idx, torch.tensor([3, 1, 4]))  # class targets (B,): share of samples
+    assert c.weight == 1 / 3
+
+
 def test_weighted_sum_of_rank_gradients_is_the_global_batch_gradient():
     """The identity the all-reduce relies on: for a batch-mean loss, sum_r (n_r/n) grad_r
     equals the gradient on the whole (ragged) global batch."""
@@ -154,16 +168,21 @@ def test_two_processes_equal_one_process_bptt_ddp(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_two_processes_equal_one_process_online_rule_hook(tmp_path, monkeypatch):
-    """STOP-WTL (updates written into .grad by the rule, optimizer pre-hook all-reduce, post-step
-    clamps) on stop-digits-fc: 70 samples = global batches 32, 32, 6."""
+@pytest.mark.parametrize("name,samples,atol", [
+    ("stop-digits-fc", 70, 1e-5),  # STOP-WTL, post-step clamps; global batches 32, 32, 6
+    ("gamma-delay", 105, 1e-5),  # SpikingGamma online rule: several optimizer steps per batch; 50, 50, 5
+    ("hypr-brf-ecg", 17, 1e-5),  # HYPR, per-step labels with ignore -1; 16, then 1 (rank 1 empty, weight 0)
+])
+def test_two_processes_equal_one_process_online_rule_hook(tmp_path, monkeypatch, name, samples, atol):
+    """Online rules write their accumulated updates into .grad; the optimizer pre-hook all-reduces
+    them (no change in the learners)."""
     from zoo.train import train
 
     monkeypatch.setenv("ZOO_THREADS", "1")
-    recipe = _small_recipe("recipes/stop-digits-fc.toml", 70)
+    recipe = _small_recipe(f"recipes/{name}.toml", samples)
     train(recipe, tmp_path / "one", progress=False)
     train(recipe, tmp_path / "two", progress=False, nproc=2)
-    _assert_same_weights(tmp_path / "one", tmp_path / "two", "stop-digits-fc", atol=1e-5)
+    _assert_same_weights(tmp_path / "one", tmp_path / "two", name, atol=atol)
 
 
 def _zoo(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:

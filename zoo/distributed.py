@@ -139,8 +139,13 @@ class Context:
                 [p for g in o.param_groups for p in g["params"]]))
 
     # -- data ---------------------------------------------------------------------------
-    def shard(self, idx: torch.Tensor) -> torch.Tensor:
-        """This rank's slice of global batch ``idx``; sets :attr:`weight` (and injects faults)."""
+    def shard(self, idx: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """This rank's slice of global batch ``idx``; sets :attr:`weight` (and injects faults).
+
+        The weight is this rank's share of the loss terms of the global batch: its share of
+        the samples, or — for integer per-step targets (B, T, ...) — of the labelled entries
+        (``targets >= 0``; the zoo's ignore label is -1, ``zoo.tasks.seqlabel.IGNORE``), since
+        those losses are means over labelled steps."""
         self.step += 1
         _maybe_fault(self.rank, self.step)
         if not self.active:
@@ -148,6 +153,10 @@ class Context:
             return idx
         local = torch.tensor_split(idx, self.world_size)[self.rank]
         self.weight = len(local) / len(idx)
+        if targets is not None and targets.dim() >= 2 and not targets.is_floating_point():
+            total = int((targets[idx] >= 0).sum())
+            if total > 0:
+                self.weight = int((targets[local] >= 0).sum()) / total
         return local if len(local) else idx[:1]  # weight 0: joins the collectives, adds nothing
 
     def to_device(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -103,7 +103,7 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
         order = torch.randperm(len(inputs), generator=gen)
         losses = []
         for i in range(0, len(order), batch_size):
-            idx = par.shard(order[i:i + batch_size])
+            idx = par.shard(order[i:i + batch_size], targets)
             losses.append(par.weighted(learner.step(par.to_device((inputs[idx], targets[idx])))["loss"]))
         losses = par.sum_across(losses)
         metric = (par.evaluate_torch if par.active or par.device.type != "cpu" else evaluate_torch)(
