@@ -369,7 +369,7 @@ def launch(cmd: Sequence[str], nproc: int, log: Callable[[str], None] = lambda m
     def pump(r: int, p: subprocess.Popen, tail: collections.deque) -> None:
         for line in p.stderr:  # type: ignore[union-attr]
             tail.append(line.rstrip("\n"))
-            if r == 0 and forward_rank0:
+            if r == 0 and forward_rank0 and not line.startswith("[rank"):  # tracebacks: kept for the error line
                 log(line.rstrip("\n"))
 
     def waiter(r: int, p: subprocess.Popen) -> None:
