@@ -225,3 +225,34 @@ def test_graded_inputs_and_readout_bias_fixed_point():
     np.testing.assert_array_equal(lq.output_raw, eq.output_raw)
     np.testing.assert_array_equal(lq.spikes["n0"], eq.spikes["n0"])
     assert np.abs(eq.output - out).mean() < 0.05 * np.abs(out).max()
+
+
+def test_delay_nodes_map_to_delay_dense():
+    """NIR Delay (whole steps) on a fan-in path and on the readout: Lava DelayDense, torch ==
+    Lava float, Lava fixed == emulator; samples end with silent steps so delays never leak."""
+    rng = np.random.default_rng(0)
+    n_in, n = 4, 5
+    nodes = {"input": nir.Input(input_type={"input": I([n_in])}),
+             "fast": nir.Linear(weight=rng.normal(0.4, 0.6, (n, n_in))),
+             "slow": nir.Linear(weight=rng.normal(0.4, 0.6, (n, n_in))),
+             "delay": nir.Delay(delay=np.full(n, 3e-3)), "lif": lif(n, 5e-3, 1.0),
+             "out": nir.Linear(weight=rng.normal(0, 1, (2, n))), "d2": nir.Delay(delay=np.full(2, 2e-3)),
+             "output": nir.Output(output_type={"output": I([2])})}
+    edges = [("input", "fast"), ("input", "slow"), ("slow", "delay"), ("delay", "lif"), ("fast", "lif"),
+             ("lif", "out"), ("out", "d2"), ("d2", "output")]
+    g = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1e-3})
+    x = spikes_in(3, 20, n_in, 0.4)
+    out, rec = torch_ref(g, x)
+    pf = build_plan(g, "float")
+    assert sorted(d.delay for d in pf.denses) == [0, 2, 3]
+    lf = run_lava(pf, x)
+    np.testing.assert_array_equal(lf.spikes["lif"], rec["lif"])
+    np.testing.assert_allclose(lf.output, out, atol=1e-12)
+    pq = build_plan(g, "fixed")
+    lq, eq = run_lava(pq, x), emulate(pq, x)
+    np.testing.assert_array_equal(lq.spikes["lif"], eq.spikes["lif"])
+    np.testing.assert_array_equal(lq.output_raw, eq.output_raw)
+    assert rec["lif"].sum() > 20
+    g.nodes["delay"] = nir.Delay(delay=np.full(n, 2.5e-3))
+    with pytest.raises(NIRError, match="'delay'.*whole number of steps"):
+        build_plan(g, "float")

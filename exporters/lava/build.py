@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
-from lava.proc.dense.process import Dense
+from lava.proc.dense.process import DelayDense, Dense
 from lava.proc.io.sink import RingBuffer as Sink
 from lava.proc.io.source import RingBuffer as Source
 
@@ -36,7 +36,8 @@ class LavaNetwork:
     out_sink: Sink | None = None
 
 
-def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool = True) -> LavaNetwork:
+def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool = True, drain: int = 0
+          ) -> LavaNetwork:
     """Create and connect the Lava processes for ``plan`` fed by ``data`` (n_in, total_steps)."""
     fixed = isinstance(plan, FixedPlan)
     base = plan.plan if fixed else plan
@@ -47,23 +48,25 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
     for name, s in specs.items():
         kind = custom_kind(s)
         if kind is not None:
+            extra = {"drain": drain} if drain else {}
             neurons[name] = kind.process_class()(shape=(s.n,), params=s.params, latency=s.latency, window=window,
-                                                 name=name)
+                                                 name=name, **extra)
             continue
         neurons[name] = ZooNeuron(shape=(s.n,), du=s.du, dv=s.dv, vth=s.vth, bias_u=s.bias_u, bias_v=s.bias_v,
                                   v_reset=s.v_reset, da=s.da, ja=s.ja, reset=s.reset, spiking=s.spiking,
-                                  latency=s.latency, window=window, name=name)
+                                  latency=s.latency, window=window, drain=drain, name=name)
     net = LavaNetwork(source, {}, neurons)
     for d in base.denses:
         if fixed and d.name == plan.host_readout:
             continue
         graded = d.graded(specs) and not (fixed and d.src == INPUT)
+        conn, delay_kw = (DelayDense, {"delays": d.delay}) if d.delay else (Dense, {})
         if fixed:
             bits = 16 if (d.src == INPUT and plan.input_frac_bits) or d.src in plan.msg_unit else 0
-            dense = Dense(weights=plan.weights[d.name], weight_exp=plan.weight_exp[d.name], num_weight_bits=8,
-                          num_message_bits=bits, name=d.name)
+            dense = conn(weights=plan.weights[d.name], weight_exp=plan.weight_exp[d.name], num_weight_bits=8,
+                         num_message_bits=bits, name=d.name, **delay_kw)
         else:
-            dense = Dense(weights=d.weight, num_message_bits=24 if graded else 0, name=d.name)
+            dense = conn(weights=d.weight, num_message_bits=24 if graded else 0, name=d.name, **delay_kw)
         net.denses[d.name] = dense
         if d.src == INPUT:
             source.s_out.connect(dense.s_in)
@@ -94,12 +97,13 @@ def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True) 
     base = plan.plan if fixed else plan
     x = check_inputs(inputs, base, fixed, plan.input_frac_bits if fixed else 0)
     batch, steps = x.shape[:2]
-    window = steps + base.latency
+    drain = max((d.delay for d in base.denses), default=0)  # silent steps: delayed activity dies out
+    window = steps + base.latency + drain
     padded = np.zeros((batch, window, base.n_in))
     padded[:, :steps] = x
     data = padded.reshape(batch * window, base.n_in).T
     t0 = time.time()
-    net = build(plan, data, window, record_v)
+    net = build(plan, data, window, record_v, drain)
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt")
     try:
         net.source.run(condition=RunSteps(num_steps=batch * window), run_cfg=cfg)

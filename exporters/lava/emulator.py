@@ -73,17 +73,17 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
     cstate = {n: k.init_state(batch, specs[n].n, fixed) for n, k in custom.items()}
     smax = {n: 0.0 for n in specs}
     out_s = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
-    buf = {d.name: np.zeros((batch, d.weight.shape[0]), dtype) for d in base.denses}
+    buf = {d.name: [np.zeros((batch, d.weight.shape[0]), dtype)] * (d.delay + 1) for d in base.denses}
     rec_s = {n: np.zeros((batch, total, s.n), np.int8) for n, s in specs.items() if s.spiking}
     rec_v = {n: np.zeros((batch, total, s.n), dtype) for n, s in specs.items()}
     out_dense = np.zeros((batch, total, base.denses[-1].weight.shape[0]), dtype) if base.output_kind == "dense" else None
     for t in range(total):
         a_in = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
-        for d in base.denses:
+        for d in base.denses:  # activity computed 1 + delay steps ago
             if d.dst == OUTPUT:
-                out_dense[:, t] = buf[d.name]
+                out_dense[:, t] = buf[d.name][0]
             else:
-                a_in[d.dst] += buf[d.name]
+                a_in[d.dst] += buf[d.name][0]
         for n, s in specs.items():
             if t < s.latency:
                 continue
@@ -108,7 +108,7 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
             if fixed:
                 e = plan.weight_exp[d.name]
                 a = np.left_shift(a, e) if e >= 0 else np.right_shift(a, -e)
-            buf[d.name] = a
+            buf[d.name] = buf[d.name][1:] + [a]
     res = _align(plan, rec_s, rec_v, out_dense, steps, time.time() - t0)
     res.state_max = smax
     return res

@@ -13,6 +13,9 @@ the torch reference by ``plan.latency`` steps. Neuron mapping (forward Euler, st
   Threshold: du = dv = 1, vth = threshold
   zoo alif:  as LIF, plus da = dt/tau_adapt, ja = beta*da*r_adapt (adaptive threshold)
 where c is the summed Affine bias reaching the population; g scales the incoming weight rows.
+A NIR Delay of d whole steps on a path makes its stage a Lava ``DelayDense`` (1 + d steps), so
+latencies are unchanged; samples then end with d silent steps so no delayed activity crosses
+into the next sample.
 """
 from __future__ import annotations
 
@@ -69,6 +72,7 @@ class DenseSpec:
     weight: np.ndarray
     recurrent: bool = False
     signal: str = "spikes"  # what the source sends: "spikes", or "v" (membrane, through a v_tap)
+    delay: int = 0  # extra steps from NIR Delay nodes on the path (Lava DelayDense)
 
     def graded(self, neurons: dict[str, "NeuronSpec"]) -> bool:
         """True when the source sends graded values (input, voltages) rather than spikes."""
@@ -163,6 +167,27 @@ def _neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple
                       type(node).__name__), gain
 
 
+def split_key(key: str) -> tuple[str, str, int]:
+    """A source key ``pop[:v][@d]`` -> (population, "v"|"spikes", delay in steps)."""
+    key, _, d = key.partition("@")
+    return (key[:-2], "v", int(d or 0)) if key.endswith(":v") else (key, "spikes", int(d or 0))
+
+
+def _delayed(key: str, steps: int) -> str:
+    pop, signal, d = split_key(key)
+    return f"{pop}{':v' if signal == 'v' else ''}{'@' + str(d + steps) if d + steps else ''}"
+
+
+def _delay_steps(name: str, node: nir.Delay, dt: float) -> int:
+    d = np.asarray(node.delay, float).ravel() / dt
+    if not np.allclose(d, d[0]) or abs(d[0] - round(d[0])) > 1e-6 or d[0] < 0:
+        raise NIRError(f"node {name!r}: Delay must be one whole number of steps for all elements "
+                       f"(got {np.unique(np.round(d, 6))[:4]} steps at dt={dt})")
+    if round(d[0]) > 63:
+        raise NIRError(f"node {name!r}: Delay of {int(round(d[0]))} steps exceeds Loihi's 63-step synaptic delay")
+    return int(round(d[0]))
+
+
 def _is_sigma_delta(node: nir.NIRNode | None) -> bool:
     return node is not None and is_extension(node) and extension_name(node) == "sigma_delta"
 
@@ -192,9 +217,9 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
     nodes, edges = flatten_graph(graph)
     sched = schedule(nodes, edges)
     for name, node in nodes.items():
-        if not isinstance(node, (nir.Input, nir.Output, nir.Threshold) + LINEAR + NEURONS) and not is_extension(node):
-            what = "Delay is not mapped to Lava yet" if isinstance(node, nir.Delay) else "no Lava mapping"
-            raise NIRError(f"node {name!r}: {type(node).__name__}: {what}")
+        if not isinstance(node, (nir.Input, nir.Output, nir.Threshold, nir.Delay) + LINEAR + NEURONS) \
+                and not is_extension(node):
+            raise NIRError(f"node {name!r}: {type(node).__name__}: no Lava mapping")
     chains = li_chains(nodes, sched)  # gamma-style LI chains run as one population each
     member_of = {m: (head, k) for head, ms in chains.items() for k, m in enumerate(ms)}
     is_pop = {n: isinstance(v, NEURONS + (nir.Threshold,)) or (is_extension(v) and extension_name(v, n) != V_TAP)
@@ -202,7 +227,7 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
     is_pop.update({m: m in chains for m in member_of})
 
     def pop_of(key: str) -> str:
-        return key[:-2] if key.endswith(":v") else key
+        return split_key(key)[0]
     inputs = [n for n, v in nodes.items() if isinstance(v, nir.Input)]
     outputs = [n for n, v in nodes.items() if isinstance(v, nir.Output)]
     if len(inputs) != 1 or len(outputs) != 1:
@@ -248,6 +273,10 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
         if name in memo:
             return memo[name]
         memo[name] = {}  # guards a cycle made only of linear nodes
+        if isinstance(node, nir.Delay):  # identity, later by whole steps: a DelayDense stage
+            d = _delay_steps(name, node, dt)
+            memo[name] = {(_delayed(k, d), rec): ac for (k, rec), ac in source_maps(name).items()}
+            return memo[name]
         m, b = _linear_map(name, node)
         res = {}
         for i, (key, (a, c)) in enumerate(source_maps(name).items()):
@@ -308,21 +337,24 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
             if _is_sigma_delta(nodes.get(p)) and name not in chains:
                 raise NIRError(f"node {name!r}: sigma-delta output of {p!r} can only feed gamma bucket (LI) chains")
             w = gain @ a if gain.ndim == 2 else gain[:, None] * a
-            denses.append(DenseSpec(f"{s}->{name}", p, name, w, rec, "v" if s != p else "spikes"))
+            _, signal, delay = split_key(s)
+            if delay and rec:
+                raise NIRError(f"node {name!r}: a Delay on a recurrent edge is not mapped to Lava")
+            denses.append(DenseSpec(f"{s}->{name}", p, name, w, rec, signal, delay))
     # Output: straight from a population, or through one Dense stage
     maps = source_maps(outputs[0])
     out_shape = _shape(nodes[outputs[0]], "output")
     (src, rec), (a, c) = next(iter(maps.items()))
     if len(maps) == 1 and src != INPUT and not rec and a.shape[0] == a.shape[1] and np.array_equal(a, np.eye(len(a))) \
-            and not np.any(c):
+            and not np.any(c) and split_key(src)[2] == 0:
         spec = neurons[pop_of(src)]
-        kind = "v" if (not spec.spiking or src != pop_of(src)) else "spikes"
+        kind = "v" if (not spec.spiking or split_key(src)[1] == "v") else "spikes"
         out_src, out_lat = pop_of(src), latency[pop_of(src)]
     else:
         if len(maps) > 1 or rec:
             raise NIRError(f"output {outputs[0]!r}: only one feedforward linear readout is mapped to a Dense sink")
-        p = pop_of(src)
-        denses.append(DenseSpec(f"{src}->{OUTPUT}", p, OUTPUT, a, False, "v" if src != p else "spikes"))
+        p, signal, delay = split_key(src)
+        denses.append(DenseSpec(f"{src}->{OUTPUT}", p, OUTPUT, a, False, signal, delay))
         kind, out_src, out_lat = "dense", denses[-1].name, latency[p] + 1
     for name, node in nodes.items():
         if isinstance(node, LINEAR):

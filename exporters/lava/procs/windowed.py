@@ -2,7 +2,8 @@
 
 Every ``window`` steps the state is cleared, and during the first ``latency`` steps of a window
 the population ignores its input (it is that many Dense stages from the Input), so each sample
-sees exactly a fresh runtime. Subclasses declare their state Vars and implement ``update``.
+sees exactly a fresh runtime. With delayed stages (``DelayDense``) the last ``drain`` steps of a
+window are silent, so no delayed activity reaches the next sample. Subclasses declare their state Vars and implement ``update``.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class WindowedModel(PyLoihiProcessModel):
         super().__init__(proc_params)
         self.latency = int(proc_params["latency"])
         self.window = int(proc_params["window"])
+        self.drain = int(proc_params.get("drain", 0))
 
     def update(self, a_in: np.ndarray) -> np.ndarray:
         """Advance one step; return the spikes (bool array)."""
@@ -43,7 +45,7 @@ class WindowedModel(PyLoihiProcessModel):
     def run_spk(self) -> None:
         a_in = self.a_in.recv()
         w = (self.time_step - 1) % self.window if self.window > 0 else self.time_step - 1
-        if w < self.latency:
+        if w < self.latency or (self.window > 0 and w >= self.window - self.drain):
             for var in self.state_vars:
                 getattr(self, var)[:] = 0
             s = np.zeros(self.v.shape, dtype=bool)

@@ -33,9 +33,10 @@ class ZooNeuron(WindowedPopulation):
     def __init__(self, *, shape: ty.Tuple[int, ...], du: np.ndarray, dv: np.ndarray, vth: np.ndarray,
                  bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, da: np.ndarray | int = 0,
                  ja: np.ndarray | int = 0, reset: str = "zero",
-                 spiking: bool = True, latency: int = 0, window: int = 0, name: str | None = None) -> None:
+                 spiking: bool = True, latency: int = 0, window: int = 0, drain: int = 0,
+                 name: str | None = None) -> None:
         super().__init__(shape=shape, reset=RESET_CODES[reset], spiking=spiking, latency=latency, window=window,
-                         name=name)
+                         drain=drain, name=name)
         self.u = Var(shape=shape, init=0)
         self.v = Var(shape=shape, init=0)
         self.du = Var(shape=shape, init=du)
