@@ -22,11 +22,12 @@ saturated to +-(2^23 - 1) after each step. Coefficients are integers with F = 23
 bits (``COEF_BITS``); a product coefficient*state is formed in 64 bits and divided by 2^F with
 truncation toward zero (``_shr0``, like Lava's LIF decays); sums of products are truncated once.
 
-  brf:  A  = floor0((1 + dt*(p - b_offset)) * 2^F)     damping/rotation real part
+  brf:  (state u, v, q at Ub = U/2 units: BRF_SHIFT = 1; the input arrives at U units)
+        A  = floor0((1 + dt*(p - b_offset)) * 2^F)     damping/rotation real part
         W  = floor0(dt*omega * 2^F)                    rotation
-        D  = round(dt * 2^F)                           input step
-        Kq = round(dt * 2^(F+G) / U), G = 24           refractory damping per state unit of q
-        Cq = floor0(0.9 * 2^F);  TH = round(theta*U);  ONE = round(1.0*U)
+        D  = round(dt * 2^(F-1))                       input step (and U -> Ub)
+        Kq = round(dt * 2^(F+G) / Ub), G = 24          refractory damping per state unit of q
+        Cq = floor0(0.9 * 2^F);  TH = round(theta*Ub);  ONE = round(1.0*Ub)
      per step:  B  = A - shr0(q*Kq, G)                  (= (1 + dt*b) * 2^F)
         u' = shr0(B*u - W*v + D*(a_in << 6), F);  v' = shr0(W*u + B*v, F)
         z  = u' > TH + q;  q' = shr0(Cq*q, F) + ONE*z
@@ -47,9 +48,12 @@ truncation toward zero (``_shr0``, like Lava's LIF decays); sums of products are
         w' = shr0(Cb*w + Cw*u', F) + JB*z
 Threshold and refractory terms are in state units (no separate 17-bit vth register).
 State scale: ``quantize_plan`` picks S (at most 4*theta*S*64 <= 2^23 ... and weight exponent
-<= 7). BRF: |u|, |v| stayed below 0.49*2^23 on the shipped ECG and BSD models. SE-adLIF: the
-adaptation w of hypr-seadlif-ecg reached 36 threshold units, beyond 2^23 at U (10470 values
-saturated on the ECG test set with w at U), so w is stored at U/4 (``W_SHIFT`` = 2; u keeps U).
+<= 7). BRF: with the state at U, |u| of the retrained hypr-brf-ecg (sha b6b49ed4) reached
+0.91*2^23 (~143 threshold units) on the ECG test set, so u, v, q are stored at U/2
+(``BRF_SHIFT`` = 1). SE-adLIF: the adaptation w of hypr-seadlif-ecg reached 36 threshold
+units, beyond 2^23 at U (10470 values saturated on the ECG test set with w at U), so w is
+stored at U/4 (``W_SHIFT`` = 2; u keeps U). In fixed point the BRF ``v_out`` therefore sends u
+at U/2 units (the recorded raw voltage; spikes and outputs are unaffected).
 """
 from __future__ import annotations
 
@@ -68,6 +72,7 @@ Q_SHIFT = 24  # extra fractional bits of the BRF refractory-damping coefficient 
 STATE_MAX = 2 ** 23 - 1  # 24-bit signed state
 ACT_SHIFT = 6  # a_in << 6 (state units = 64 * S), as ZooNeuron
 W_SHIFT = 2  # SE-adLIF: w is stored at U / 2^W_SHIFT state units (4x range, see module doc)
+BRF_SHIFT = 1  # BRF: u, v, q are stored at U / 2^BRF_SHIFT state units (2x range, see module doc)
 
 
 def _shr0(x: np.ndarray, bits: int) -> np.ndarray:
@@ -126,22 +131,24 @@ def brf_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
 
 
 def brf_quantize(spec: NeuronSpec, scale: float) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Integer BRF parameters at state scale U = 64*scale (see module docstring)."""
+    """Integer BRF parameters; input at U = 64*scale, state at U/2^BRF_SHIFT (module docstring)."""
     p = spec.params
     F, U = COEF_BITS, 64.0 * scale
+    Ub = U / 2 ** BRF_SHIFT
     dt = float(p["dt"][0])
     a_f = 1.0 + dt * (p["p"] - p["b_offset"])
     if np.any(a_f < 0) or np.any(a_f > 1):
         raise NIRError(f"node {spec.name!r}: 1 + dt*(p - b_offset) outside [0, 1]")
     q = {"A": _floor0(a_f * 2 ** F), "W": _floor0(dt * p["omega"] * 2 ** F),
-         "D": np.full(spec.n, int(round(dt * 2 ** F)), np.int64),
-         "Kq": np.full(spec.n, int(round(dt * 2 ** (F + Q_SHIFT) / U)), np.int64),
+         "D": np.full(spec.n, int(round(dt * 2 ** (F - BRF_SHIFT))), np.int64),
+         "Kq": np.full(spec.n, int(round(dt * 2 ** (F + Q_SHIFT) / Ub)), np.int64),
          "Cq": np.full(spec.n, int(np.trunc(BRF_Q_DECAY * 2 ** F)), np.int64),
-         "TH": np.round(p["theta"] * U).astype(np.int64), "ONE": np.full(spec.n, int(round(U)), np.int64),
+         "TH": np.round(p["theta"] * Ub).astype(np.int64), "ONE": np.full(spec.n, int(round(Ub)), np.int64),
          "BIAS": _bias_i(spec, U)}
     norm2 = q["A"].astype(float) ** 2 + q["W"].astype(float) ** 2
     notes = [f"brf: {F}-bit coefficients floored toward zero (max |rotation|^2 = {norm2.max() / 4 ** F:.9f} <= 1); "
-             f"state units U = {U:.6g} per float unit; theta = {int(q['TH'].max())} state units"]
+             f"state units U/{2 ** BRF_SHIFT} = {Ub:.6g} per float unit (input at U = {U:.6g}); "
+             f"theta = {int(q['TH'].max())} state units"]
     return q, notes
 
 
