@@ -7,74 +7,37 @@ the parameters (float or integer, per neuron) are process parameters.
 """
 from __future__ import annotations
 
-import typing as ty
-
 import numpy as np
 from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
-from lava.magma.core.process.variable import Var
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from exporters.lava.procs.windowed import WindowedModel, WindowedPopulation
+from exporters.lava.procs.windowed import KindFixedPorts, KindFloatPorts, KindPopulation
 
 
-class SEAdLIF(WindowedPopulation):
+class SEAdLIF(KindPopulation):
     """SE-adLIF population; ``params``: float (alpha, beta, a, b, q, theta) or the integers of
     :func:`exporters.lava.hypr_populations.se_adlif_quantize`."""
 
-    def __init__(self, *, shape: ty.Tuple[int, ...], params: dict, latency: int = 0, window: int = 0,
-                 name: str | None = None) -> None:
-        super().__init__(shape=shape, latency=latency, window=window, name=name,
-                         params={k: np.asarray(v) for k, v in params.items()})
-        self.v = Var(shape=shape, init=0)
-        self.w = Var(shape=shape, init=0)
-
-
-class _SEAdLIFModel(WindowedModel):
-    state_vars = ("v", "w")
-    fixed = False
-
-    def __init__(self, proc_params):
-        super().__init__(proc_params)
-        from exporters.lava.hypr_populations import se_adlif_step
-
-        self.params = proc_params["params"]
-        self.step_fn = se_adlif_step
-
-    def update(self, a_in: np.ndarray) -> np.ndarray:
-        state = {k: getattr(self, k) for k in self.state_vars}
-        s = self.step_fn(state, a_in, self.params, self.fixed)
-        for k in self.state_vars:
-            getattr(self, k)[:] = state[k]
-        return s
+    state = ("v", "w")
 
 
 @implements(proc=SEAdLIF, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("floating_pt")
-class PySEAdLIFModelFloat(_SEAdLIFModel):
+class PySEAdLIFModelFloat(KindFloatPorts):
     """Floating-point SE-adLIF (float64)."""
 
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    v: np.ndarray = LavaPyType(np.ndarray, float)
+    kind_name = "se_adlif"
     w: np.ndarray = LavaPyType(np.ndarray, float)
-    s_dtype = float
 
 
 @implements(proc=SEAdLIF, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("bit_accurate_loihi", "fixed_pt")
-class PySEAdLIFModelFixed(_SEAdLIFModel):
+class PySEAdLIFModelFixed(KindFixedPorts):
     """Fixed-point SE-adLIF: 24-bit state, 23-fractional-bit coefficients (see hypr_populations)."""
 
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    w: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
-    fixed = True
-    s_dtype = np.int32
+    kind_name = "se_adlif"
+    w: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)

@@ -11,8 +11,11 @@ import typing as ty
 
 import numpy as np
 from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.process.variable import Var
 
 
 class WindowedPopulation(AbstractProcess):
@@ -53,3 +56,59 @@ class WindowedModel(PyLoihiProcessModel):
             s = self.update(a_in)
         self.s_out.send(s.astype(self.s_dtype))
         self.v_out.send(self.v.copy())
+
+
+class KindPopulation(WindowedPopulation):
+    """A population whose dynamics is a registered :class:`~exporters.lava.populations.PopulationKind`
+    (its ``step`` is shared with the emulator). Subclasses set ``state`` (the Var names)."""
+
+    state: ty.Tuple[str, ...] = ()
+
+    def __init__(self, *, shape: ty.Tuple[int, ...], params: dict, latency: int = 0, window: int = 0,
+                 name: str | None = None, **extra) -> None:
+        params = {k: (np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in params.items()}
+        super().__init__(shape=shape, latency=latency, window=window, name=name, params=params, **extra)
+        for var in self.state:
+            setattr(self, var, Var(shape=shape, init=0))
+
+
+class KindModel(WindowedModel):
+    """ProcessModel of a :class:`KindPopulation`: calls the kind's ``step`` on this process's
+    state (one sample, as a batch of 1). Subclasses set ``kind_name`` and declare the state Vars'
+    LavaPyTypes; :class:`KindFloatPorts` / :class:`KindFixedPorts` give the port types."""
+
+    kind_name: str = ""
+    fixed: bool = False
+
+    def __init__(self, proc_params):
+        super().__init__(proc_params)
+        from exporters.lava.populations import KINDS, load_plugins
+
+        load_plugins()
+        self.params = proc_params["params"]
+        self.kind = KINDS[self.kind_name]
+        self.state_vars = self.kind.state
+
+    def update(self, a_in: np.ndarray) -> np.ndarray:
+        state = {k: getattr(self, k)[None, :] for k in self.state_vars}
+        a = a_in[None, :].astype(np.int64) if self.fixed else a_in[None, :]
+        s = self.kind.step(state, a, self.params, self.fixed)
+        for k in self.state_vars:  # steps may update in place or rebind
+            getattr(self, k)[:] = state[k][0]
+        return s[0]
+
+
+class KindFloatPorts(KindModel):
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v: np.ndarray = LavaPyType(np.ndarray, float)
+
+
+class KindFixedPorts(KindModel):
+    fixed = True
+    s_dtype = np.int32
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
