@@ -35,6 +35,19 @@ def split_series(series: np.ndarray, fractions: tuple[float, float, float] = (0.
     return {k: ((v - mean) / std).astype(np.float64) for k, v in parts.items()}
 
 
+def load_split(task: str, series: np.ndarray, split: str, n: int | None, steps: int, stride: int | None,
+               horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows of one split of ``series``: inputs x_t and targets x_{t+horizon}, (B, steps, D).
+    Training windows overlap (stride steps/4 by default), test windows do not."""
+    parts = split_series(series)
+    if split not in parts:
+        raise ValueError(f"{task} split must be one of {sorted(parts)}, got {split!r}")
+    if stride is None:
+        stride = steps // 4 if split == "train" else steps
+    x, y = windows(parts[split], steps, stride, horizon)
+    return (x[:n], y[:n]) if n is not None else (x, y)
+
+
 def mse_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Training loss: MSE over every step (outputs, targets: (B, T, D))."""
     return torch.mean((outputs - targets) ** 2)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from zoo.tasks import Task, register_task
-from zoo.tasks.forecasting import mse_loss, nrmse, split_series, windows
+from zoo.tasks.forecasting import load_split, mse_loss, nrmse
 
 H = 0.01
 
@@ -43,13 +43,7 @@ def series(n_samples: int = 6000, sample_dt: float = 0.02, discard: float = 20.0
 def load(split: str = "train", n: int | None = None, steps: int = 200, stride: int | None = None,
          horizon: int = 1, sample_dt: float = 0.02) -> tuple[torch.Tensor, torch.Tensor]:
     """inputs (B, steps, 3) = state_t, targets (B, steps, 3) = state_{t+horizon} (normalised)."""
-    parts = split_series(series(sample_dt=sample_dt))
-    if split not in parts:
-        raise ValueError(f"lorenz split must be one of {sorted(parts)}, got {split!r}")
-    if stride is None:
-        stride = steps // 4 if split == "train" else steps
-    x, y = windows(parts[split], steps, stride, horizon)
-    return (x[:n], y[:n]) if n is not None else (x, y)
+    return load_split("lorenz", series(sample_dt=sample_dt), split, n, steps, stride, horizon)
 
 
 TASK = register_task(Task(

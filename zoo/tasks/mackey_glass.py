@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from zoo.tasks import Task, register_task
-from zoo.tasks.forecasting import mse_loss, nrmse, split_series, windows
+from zoo.tasks.forecasting import load_split, mse_loss, nrmse
 
 TAU = 17.0
 H = 0.1
@@ -39,13 +39,7 @@ def series(n_samples: int = 6000, sample_dt: float = 1.0, discard: float = 1000.
 def load(split: str = "train", n: int | None = None, steps: int = 200, stride: int | None = None,
          horizon: int = 1, sample_dt: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """inputs (B, steps, 1) = x_t, targets (B, steps, 1) = x_{t+horizon} (normalised)."""
-    parts = split_series(series(sample_dt=sample_dt))
-    if split not in parts:
-        raise ValueError(f"mackey_glass split must be one of {sorted(parts)}, got {split!r}")
-    if stride is None:
-        stride = steps // 4 if split == "train" else steps
-    x, y = windows(parts[split], steps, stride, horizon)
-    return (x[:n], y[:n]) if n is not None else (x, y)
+    return load_split("mackey_glass", series(sample_dt=sample_dt), split, n, steps, stride, horizon)
 
 
 TASK = register_task(Task(
