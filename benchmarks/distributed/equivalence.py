@@ -14,13 +14,13 @@ the drift): it measures float summation order only.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.distributed import save_results
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -181,12 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--optimizers", nargs="+", default=["adam", "sgd"])
     args = p.parse_args(argv)
     res = run(args.seeds, args.optimizers)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "equivalence.json").write_text(json.dumps(res, indent=2) + "\n")
-    plot(res, RESULTS / "equivalence.png")
-    text = report(res)
-    (RESULTS / "equivalence.txt").write_text(text + "\n")
-    print(text)
+    save_results("equivalence", res, plot, report)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,13 @@ and every sharded result is checked to equal the unsharded one (metric and agree
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.distributed import save_results
+
 
 
 def run(name: str, samples: int, backends: list[str], repeats: int) -> dict:
@@ -94,12 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
     res = run(args.name, args.samples, args.backends, args.repeats)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "eval_sharding.json").write_text(json.dumps(res, indent=2) + "\n")
-    plot(res, RESULTS / "eval_sharding.png")
-    text = report(res)
-    (RESULTS / "eval_sharding.txt").write_text(text + "\n")
-    print(text)
+    save_results("eval_sharding", res, plot, report)
 
 
 if __name__ == "__main__":

@@ -26,14 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from benchmarks.distributed import save_results
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = (("1x1", 1, 1), ("1x2", 1, 2), ("2x1", 2, 1))  # label, processes, threads per process
 
 CLUSTER_COMMAND = (
     "torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint HEAD_NODE:29400 "
     "--rdzv-id lif-digits-1 -m zoo.cli train recipes/lif-digits.toml --device cuda --out runs/lif-digits")
-
 
 def worker(recipe_path: str, seed: int, warmup: int, steps: int, batch: int, out: str) -> None:
     """One rank: time ``steps`` BPTT global batches (called inside a launched process)."""
@@ -79,7 +79,6 @@ def worker(recipe_path: str, seed: int, warmup: int, steps: int, batch: int, out
                                          "world_size": par.world_size}))
     par.close()
 
-
 def run(seeds: list[int], warmup: int, steps: int, batch: int) -> dict:
     from zoo.distributed import launch
 
@@ -105,7 +104,6 @@ def run(seeds: list[int], warmup: int, steps: int, batch: int) -> dict:
                   f"launch {wall:.1f} s, load {load0:.1f})", file=sys.stderr)
     return res
 
-
 def summarize(res: dict) -> dict:
     import numpy as np
 
@@ -124,7 +122,6 @@ def summarize(res: dict) -> dict:
     res["ratios"] = ratios
     return res
 
-
 def report(res: dict) -> str:
     lines = [f"lif-digits BPTT, global batch {res['batch']}, {res['steps']} timed steps, "
              f"seeds {res['seeds']}, {res['cpu_count']} CPUs (shared)",
@@ -138,7 +135,6 @@ def report(res: dict) -> str:
     lines.append(f"1-min load average before runs: {min(loads):.1f} .. {max(loads):.1f}")
     lines.append(f"cluster run (documented, not run here): {CLUSTER_COMMAND}")
     return "\n".join(lines)
-
 
 def plot(res: dict, path: Path) -> None:
     import matplotlib
@@ -159,7 +155,6 @@ def plot(res: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
-
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--worker":
@@ -173,13 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch", type=int, default=64)
     args = p.parse_args(argv)
     res = summarize(run(args.seeds, args.warmup, args.steps, args.batch))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "throughput.json").write_text(json.dumps(res, indent=2) + "\n")
-    plot(res, RESULTS / "throughput.png")
-    text = report(res)
-    (RESULTS / "throughput.txt").write_text(text + "\n")
-    print(text)
-
+    save_results("throughput", res, plot, report)
 
 if __name__ == "__main__":
     main()
