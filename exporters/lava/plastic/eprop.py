@@ -1,0 +1,419 @@
+"""Online e-prop (Bellec et al. 2020; HYPR with lambda = 1) as plastic layers that run inside Lava:
+an :class:`EpropRecurrent` layer of recurrent spiking neurons and an :class:`LIReadout` head,
+for :class:`zoo.models.hypr.RecurrentSNN` (torch version: :class:`zoo.learning.eligibility.
+EpropGradient`, notation there).
+
+Per step t (post-neuron j, presynaptic vector x~_t = [x_t, z_{t-1}], K outputs)::
+
+    hidden   I = w_in x + w_rec z_{t-1};  h_t = cell.step(h_{t-1}, I);  z_t = spike(h_t)
+             eps_t = J_t eps_{t-1} + b_t x~_t^T                         (N, I, S)
+             F^k_t = kappa_k F^k_{t-1} + (1 - kappa_k) psi_t^T eps_t     (N, I, K)
+    readout  y_t = kappa y_{t-1} + (1 - kappa)(w_out z_t + b_out)
+             e^o_t = kappa e^o_{t-1} + (1 - kappa) [z_t, 1]              (K, N+1)
+    error    g_t = softmax(y_t) - onehot(target_t)      (only on steps with a target)
+    backward readout: dW_out += g e^o;  sends L[k, j] = g_k w_out[k, j]  (K, N) down
+             hidden:  dW[j, i] += sum_k L[k, j] F^k[j, i]
+    update   W -= lr * err_scale * dW / n_samples   (SGD, mean over the batch's samples)
+
+With ``err_scale = 1 / (labelled steps per sample)`` one batch of B samples is one SGD step on
+the masked mean NLL of :mod:`zoo.tasks.seqlabel` (the loss of ``EpropGradient``): the
+accumulators hold ``n_labelled * grad`` of the torch rule (tested to 1e-9 in float64).
+
+What learns: ``w_in``, ``w_rec``, ``w_out``, ``b_out`` (float and fixed). Float64 only and
+opt-in (``learn_cell=True``): the neuron parameters (``cell.*``, through the traces of dh/dtheta
+and autograd of the cell's ``effective()``). ``tau_out`` never learns here (the hidden layer's
+traces use the readout's kappa; a moving kappa would have to be sent down every step).
+
+Float64 (``fixed=False``): any HYPR cell (alif, brf, seadlif); the neuron step, spike and
+Jacobians are the torch cell's own functions called on float64 tensors (no second copy of the
+neuron math).
+
+Fixed point (``fixed=True``, ALIF only — two states, 12-bit decays, one surrogate table; BRF's
+near-identity Jacobian with dt = 0.01 would need ~23-bit coefficients in every trace product).
+A value q with f fractional bits stands for q 2^-f; ``shr0`` = shift truncating toward zero
+(Lava's decays); every product is formed in int64 and truncated once. Defaults of
+:class:`FixedFormat`:
+
+* neuron state v, A and readout y: ``state_frac`` = 14 fractional bits, ``state_bits`` = 24
+  saturating (range +-512 threshold units; theta0 = 1 -> 16384).
+* coefficients alpha, 1-alpha, rho, beta_a, kappa, 1-kappa and every Jacobian entry:
+  ``coef_bits`` = 12 fractional bits (Loihi's 12-bit decay registers).
+* surrogate g = slayer_grad(x) (ALIF's own function, tabulated): a ``coef_bits`` table over
+  |x| in steps of 2^-``lut_frac`` (6); softmax: ``fixed.exp_lut(lut_frac, 16)`` and one rounded
+  integer division per output.
+* weights: ``weight_bits``-bit signed mantissas (8; 16 for the benchmark) with one exponent per
+  matrix fixed at the start (largest initial |w| uses half the range, as :mod:`.stop`);
+  ``b_out`` shares ``w_out``'s exponent (a bias column).
+* inputs: integers with ``input_frac`` fractional bits (0: spike counts).
+* eligibility traces eps (N, I, 2), readout-filtered traces F (N, I, K), readout traces e^o:
+  ``trace_frac`` = 18 fractional bits, ``trace_bits`` = 24 saturating (+-32; eps_v <= max input,
+  |eps_A| and |F| stay O(1) since psi <= 1; measured max 0.5 on the tests' nets; with 14
+  fractional bits the small F traces lose the w_rec gradient: correlation to float 0.95
+  instead of 0.999).
+* errors: g with ``err_bits`` = 8 (7 fractional bits, saturating +-127); the message to the
+  hidden layer L = g_q * w_out_q is exact (err_bits + weight_bits - 1 bits, fits int32).
+* updates: every labelled step the exact int64 product (F . L, or g e^o) is stochastically
+  shifted to ``acc_frac`` = 16 fractional bits (``fixed.stochastic_shift``) and added to a
+  per-synapse accumulator saturating at ``acc_bits`` = 32; at the end of a batch
+  dq = stochastic_shift(-lr_m * acc // n, lr_e + acc_frac - w_frac) with
+  lr * err_scale = lr_m 2^-lr_e (8-bit mantissa, ``fixed.mantissa_shift``); weights saturate
+  at ``weight_bits``. Stochastic rounding draws come from a generator seeded per layer, and a
+  step whose error is all zero draws nothing, so Lava and the emulator round identically.
+
+The fixed ALIF step (per neuron, x_p = v - TH - shr0(BA A, C) of the previous state)::
+
+    z_p = x_p > 0;  v' = shr0(AL v (1 - z_p) + OMA I, C);  A' = shr0(RHO A, C) + ONE z_p
+    J = [[AL (1 - z_p) - avg, shr0(avg BA, C)], [g_p, RHO - shr0(BA g_p, C)]],
+    avg = shr0(shr0(v g_p, SF) AL, C) = alpha v g_p,  g_p = table(|x_p|);  b = [OMA, 0]
+    psi = [g, -shr0(BA g, C)] at the new state (the float Jacobians of zoo.neurons.alif).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from exporters.lava.plastic import fixed as fx
+from exporters.lava.plastic.layer import OnlineHead, OnlineLayer
+from exporters.lava.plastic.stop import _SGD
+
+
+@dataclass(frozen=True)
+class FixedFormat:
+    """Bit widths of the fixed-point e-prop layers (module docstring)."""
+
+    weight_bits: int = 8
+    state_frac: int = 14
+    state_bits: int = 24
+    coef_bits: int = 12
+    lut_frac: int = 6
+    trace_frac: int = 18
+    trace_bits: int = 24
+    err_bits: int = 8
+    acc_frac: int = 16
+    acc_bits: int = 32
+    input_frac: int = 0
+
+    @property
+    def err_frac(self) -> int:
+        return self.err_bits - 1
+
+
+def _shr0(x: np.ndarray, n: int) -> np.ndarray:
+    """x 2^-n truncated toward zero (int64)."""
+    x = np.asarray(x, dtype=np.int64)
+    return np.sign(x) * np.right_shift(np.abs(x), n)
+
+
+def _q(x, frac: int) -> np.ndarray:
+    return fx.to_fixed(x, frac)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to(torch.float64).numpy().copy()
+
+
+def surrogate_lut(fmt: FixedFormat) -> np.ndarray:
+    """ALIF's surrogate ``slayer_grad`` tabulated: entry k = round(2^coef_bits g(k 2^-lut_frac))
+    up to |x| = 4 (g < 2^-28 beyond)."""
+    from zoo.neurons.surrogate import slayer_grad
+
+    k = torch.arange(4 * 2 ** fmt.lut_frac + 1, dtype=torch.float64) * 2.0 ** -fmt.lut_frac
+    return fx.to_fixed(slayer_grad(k).numpy(), fmt.coef_bits)
+
+
+class EpropRecurrent(OnlineLayer, _SGD):
+    """The recurrent hidden layer of a RecurrentSNN with e-prop traces (module docstring).
+    Input x_t (n_in,), output z_t (N,), error in: L (K, N), error out: zeros (n_in,) (e-prop
+    sends nothing further down)."""
+
+    def __init__(self, model, kappa: np.ndarray, w_out: np.ndarray, lr: float, fixed: bool = False,
+                 seed: int = 0, err_scale: float = 1.0, learn_cell: bool = False,
+                 fmt: FixedFormat | None = None) -> None:
+        self.fmt = fmt or FixedFormat()
+        self._init_sgd(lr * err_scale, fixed, self.fmt.weight_bits, seed)
+        self.neuron = model.neuron
+        self.n_in, self.n_out = model.n_inputs, model.n_hidden
+        self.K = int(np.size(kappa))
+        self.err_in_shape, self.err_out_shape = (self.K, self.n_out), (self.n_in,)
+        self.learn_cell = bool(learn_cell)
+        self.input_frac = self.fmt.input_frac
+        self.cell = copy.deepcopy(model.cell).double()
+        self.S = self.cell.state_size
+        self.P = len(self.cell.PARAMS)
+        self.cell_names = tuple(f"cell.{k}" for k, _ in self.cell.named_parameters())
+        w_in, w_rec = _np(model.w_in), _np(model.w_rec)
+        if fixed:
+            if self.neuron != "alif":
+                raise NotImplementedError(f"fixed-point e-prop exists for the ALIF neuron only, not {self.neuron!r}")
+            if learn_cell:
+                raise NotImplementedError("learn_cell is float64 only")
+            f, C = self.fmt, self.fmt.coef_bits
+            self.var_names = ("w_in", "w_rec")
+            self.w_frac = {"w_in": self._weight_exp(w_in), "w_rec": self._weight_exp(w_rec)}
+            self.w_in = fx.saturate(_q(w_in, self.w_frac["w_in"]), f.weight_bits)
+            self.w_rec = fx.saturate(_q(w_rec, self.w_frac["w_rec"]), f.weight_bits)
+            self.msg_frac = f.err_frac + self._weight_exp(np.asarray(w_out))  # fractional bits of L
+            alpha, rho = (_np(t) for t in self.cell.effective())
+            kappa = np.asarray(kappa, dtype=np.float64)
+            self.c = {"AL": _q(alpha, C), "OMA": _q(1 - alpha, C), "RHO": _q(rho, C),
+                      "BA": int(_q(self.cell.beta_a, C)), "TH": int(_q(self.cell.theta0, f.state_frac)),
+                      "ONE": 1 << f.state_frac, "KAP": _q(kappa, C), "OMK": _q(1 - kappa, C)}
+            self.lut_g = surrogate_lut(f)
+        else:
+            self.var_names = ("w_in", "w_rec")
+            self.w_in, self.w_rec = w_in, w_rec
+            self.kappa = np.asarray(kappa, dtype=np.float64)
+        self._theta()
+        dt = np.int64 if fixed else np.float64
+        self.acc = np.zeros((self.n_out, self.n_in + self.n_out), dtype=dt)
+        self.acc_p = np.zeros((self.n_out, self.P))
+        self.reset()
+
+    def _theta(self) -> None:
+        with torch.no_grad():
+            self.theta = self.cell.params(tuple(t.detach() for t in self.cell.effective()))
+
+    # -- state
+    def reset(self) -> None:
+        N, I, S, K = self.n_out, self.n_in + self.n_out, self.S, self.K
+        dt = np.int64 if self.fixed else np.float64
+        self.h = np.zeros((N, S), dtype=dt)
+        self.z = np.zeros(N, dtype=dt)
+        self.eps = np.zeros((N, I, S), dtype=dt)
+        self.F = np.zeros((N, I, K), dtype=dt)
+        if self.learn_cell:
+            self.epsp = np.zeros((N, self.P, S))
+            self.Fp = np.zeros((N, self.P, K))
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.fixed:
+            return self._forward_fixed(np.asarray(x, dtype=np.int64))
+        x = np.asarray(x, dtype=np.float64)
+        xt = np.concatenate((x, self.z))
+        i = self.w_in @ x + self.w_rec @ self.z
+        with torch.no_grad():
+            h, it = torch.from_numpy(self.h), torch.from_numpy(i)
+            hn = self.cell.step(h, it, self.theta)
+            z = self.cell.spike(hn, self.theta)
+            J, b, c, psi = (t.numpy() for t in self.cell.jacobians(h, it, hn, self.theta))
+        self.h, self.z = hn.numpy(), z.numpy()
+        self.eps = np.einsum("nrs,nis->nir", J, self.eps) + b[:, None, :] * xt[None, :, None]
+        om = 1 - self.kappa
+        self.F = self.kappa * self.F + om * np.einsum("nis,ns->ni", self.eps, psi)[..., None]
+        if self.learn_cell:
+            self.epsp = np.einsum("nrs,nps->npr", J, self.epsp) + c.transpose(0, 2, 1)
+            self.Fp = self.kappa * self.Fp + om * np.einsum("nps,ns->np", self.epsp, psi)[..., None]
+        return self.z.copy()
+
+    def _spike_x(self, v: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """v - theta0 - beta_a A at state_frac (the spike argument)."""
+        return v - self.c["TH"] - _shr0(self.c["BA"] * A, self.fmt.coef_bits)
+
+    def _forward_fixed(self, x: np.ndarray) -> np.ndarray:
+        f, c, C, SF, EF = self.fmt, self.c, self.fmt.coef_bits, self.fmt.state_frac, self.fmt.trace_frac
+        v, A = self.h[:, 0], self.h[:, 1]
+        i = (fx.shift_round(self.w_in @ x, self.w_frac["w_in"] + f.input_frac - SF)
+             + fx.shift_round(self.w_rec @ self.z, self.w_frac["w_rec"] - SF))
+        xp = self._spike_x(v, A)
+        zp = (xp > 0).astype(np.int64)  # = self.z (spike of the previous step)
+        gp = fx.lut(self.lut_g, fx.shift_round(np.abs(xp), SF - f.lut_frac))
+        v_new = fx.saturate(_shr0(c["AL"] * v * (1 - zp) + c["OMA"] * i, C), f.state_bits)
+        A_new = fx.saturate(_shr0(c["RHO"] * A, C) + c["ONE"] * zp, f.state_bits)
+        xn = self._spike_x(v_new, A_new)
+        z = (xn > 0).astype(np.int64)
+        g = fx.lut(self.lut_g, fx.shift_round(np.abs(xn), SF - f.lut_frac))
+        avg = _shr0(_shr0(v * gp, SF) * c["AL"], C)
+        J00, J01 = c["AL"] * (1 - zp) - avg, _shr0(avg * c["BA"], C)
+        J10, J11 = gp, c["RHO"] - _shr0(c["BA"] * gp, C)
+        xt = np.concatenate((fx.shift_round(x, f.input_frac - EF), self.z << EF))  # x~ at trace_frac
+        e0, e1 = self.eps[..., 0], self.eps[..., 1]
+        n0 = _shr0(J00[:, None] * e0 + J01[:, None] * e1 + c["OMA"][:, None] * xt[None, :], C)
+        n1 = _shr0(J10[:, None] * e0 + J11[:, None] * e1, C)
+        self.eps = fx.saturate(np.stack((n0, n1), -1), f.trace_bits)
+        psi1 = -_shr0(c["BA"] * g, C)
+        pe = _shr0(g[:, None] * self.eps[..., 0] + psi1[:, None] * self.eps[..., 1], C)  # psi . eps
+        self.F = fx.saturate(_shr0(c["KAP"] * self.F + c["OMK"] * pe[..., None], C), f.trace_bits)
+        self.h = np.stack((v_new, A_new), -1)
+        self.z = z
+        return z.copy()
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        if not np.any(g):  # nothing to learn (and no random draws: Lava and emulator stay in step)
+            return np.zeros(self.err_out_shape, dtype=np.int64 if self.fixed else np.float64)
+        if self.fixed:
+            f = self.fmt
+            prod = np.einsum("nik,kn->ni", self.F, np.asarray(g, dtype=np.int64))
+            d = fx.stochastic_shift(prod, f.trace_frac + self.msg_frac - f.acc_frac, self.rng)
+            self.acc = fx.saturate(self.acc + d, f.acc_bits)
+            return np.zeros(self.err_out_shape, dtype=np.int64)
+        g = np.asarray(g, dtype=np.float64)
+        self.acc += np.einsum("nik,kn->ni", self.F, g)
+        if self.learn_cell:
+            self.acc_p += np.einsum("npk,kn->np", self.Fp, g)
+        return np.zeros(self.err_out_shape)
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """The accumulated (not yet applied) sums of per-step gradients, real units, by name."""
+        a = self.acc.astype(np.float64)
+        if self.fixed:
+            a = a * 2.0 ** -self.fmt.acc_frac
+        out = {"w_in": a[:, :self.n_in], "w_rec": a[:, self.n_in:]}
+        if self.learn_cell:
+            out.update(self._cell_grads(self.acc_p))
+        return out
+
+    def _cell_grads(self, gp: np.ndarray) -> dict[str, np.ndarray]:
+        raw = [p for _, p in self.cell.named_parameters()]
+        eff = self.cell.effective()
+        gr = torch.autograd.grad(eff, raw, [torch.from_numpy(gp[:, k].copy()) for k in range(self.P)],
+                                 allow_unused=True)
+        return {n: (np.zeros(p.shape) if g is None else g.numpy()) for n, p, g in zip(self.cell_names, raw, gr)}
+
+    def apply_update(self, n_samples: int) -> None:
+        nin = self.n_in
+        if self.fixed:
+            f = self.fmt
+            for k, sl in (("w_in", slice(0, nin)), ("w_rec", slice(nin, None))):
+                w = getattr(self, k)
+                w += self._step(w, self.acc[:, sl], n_samples, f.acc_frac, self.w_frac[k])
+                w[...] = fx.saturate(w, f.weight_bits)
+        else:
+            self.w_in -= self.lr * self.acc[:, :nin] / n_samples
+            self.w_rec -= self.lr * self.acc[:, nin:] / n_samples
+            if self.learn_cell:
+                grads = self._cell_grads(self.acc_p)
+                with torch.no_grad():
+                    for (name, p) in self.cell.named_parameters():
+                        p -= torch.from_numpy(self.lr * grads[f"cell.{name}"] / n_samples)
+                self._theta()
+                self.acc_p[...] = 0
+        self.acc[...] = 0
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: getattr(self, k) for k in self.var_names}
+
+    def params(self) -> dict[str, np.ndarray]:
+        out = {f"cell.{k}": _np(p) for k, p in self.cell.named_parameters()}
+        if self.fixed:
+            out.update({k: getattr(self, k) * 2.0 ** -self.w_frac[k] for k in self.var_names})
+        else:
+            out.update({k: getattr(self, k).copy() for k in self.var_names})
+        return out
+
+
+class LIReadout(OnlineHead, _SGD):
+    """Leaky-integrator readout y = kappa y + (1-kappa)(w_out z + b_out) with its exact
+    eligibility e^o; error = softmax(y) - onehot; sends L = g_k w_out[k, j] (K, N) down."""
+
+    def __init__(self, model, lr: float, fixed: bool = False, seed: int = 0, err_scale: float = 1.0,
+                 fmt: FixedFormat | None = None) -> None:
+        self.fmt = fmt or FixedFormat()
+        self._init_sgd(lr * err_scale, fixed, self.fmt.weight_bits, seed)
+        self.n_in, self.n_out = model.n_hidden, model.n_outputs
+        self.err_in_shape, self.err_out_shape = (self.n_out,), (self.n_out, self.n_in)
+        self.var_names = ("w_out", "b_out")
+        self.tau_out = _np(model.tau_out)
+        kappa = _np(model.kappa())
+        w, b = _np(model.w_out), _np(model.b_out)
+        if fixed:
+            f, C = self.fmt, self.fmt.coef_bits
+            self.w_frac = self._weight_exp(w)
+            self.out_frac = f.state_frac
+            self.w_out = fx.saturate(_q(w, self.w_frac), f.weight_bits)
+            self.b_out = fx.saturate(_q(b, self.w_frac), f.weight_bits)
+            self.KAP, self.OMK = _q(kappa, C), _q(1 - kappa, C)
+            self.lut_exp = fx.exp_lut(f.lut_frac, 16, span=24.0)
+        else:
+            self.out_frac = 0
+            self.w_out, self.b_out, self.kappa = w, b, kappa
+        dt = np.int64 if fixed else np.float64
+        self.acc = np.zeros((self.n_out, self.n_in + 1), dtype=dt)
+        self.reset()
+
+    def reset(self) -> None:
+        dt = np.int64 if self.fixed else np.float64
+        self.y = np.zeros(self.n_out, dtype=dt)
+        self.eo = np.zeros((self.n_out, self.n_in + 1), dtype=dt)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.fixed:
+            f, C = self.fmt, self.fmt.coef_bits
+            z1 = np.append(np.asarray(x, dtype=np.int64), 1)
+            u = fx.shift_round(self.w_out @ z1[:-1] + self.b_out, self.w_frac - f.state_frac)
+            self.y = fx.saturate(_shr0(self.KAP * self.y + self.OMK * u, C), f.state_bits)
+            self.eo = fx.saturate(_shr0(self.KAP[:, None] * self.eo + self.OMK[:, None] * (z1 << f.trace_frac)[None],
+                                        C), f.trace_bits)
+            return self.y.copy()
+        z1 = np.append(np.asarray(x, dtype=np.float64), 1.0)
+        k, om = self.kappa, 1 - self.kappa
+        self.y = k * self.y + om * (self.w_out @ z1[:-1] + self.b_out)
+        self.eo = k[:, None] * self.eo + om[:, None] * z1[None]
+        return self.y.copy()
+
+    def error(self, y: np.ndarray, target: int) -> np.ndarray:
+        if self.fixed:
+            f = self.fmt
+            y = np.asarray(y, dtype=np.int64)
+            e = fx.lut(self.lut_exp, fx.shift_round(np.max(y) - y, f.state_frac - f.lut_frac))
+            tot = np.sum(e)
+            p = ((e << f.err_frac) + tot // 2) // tot  # rounded to nearest
+            p[target] -= 1 << f.err_frac
+            return fx.saturate(p, f.err_bits)
+        y = np.asarray(y, dtype=np.float64)
+        e = np.exp(y - np.max(y))
+        p = e / e.sum()
+        p[target] -= 1.0
+        return p
+
+    def backward(self, g: np.ndarray) -> np.ndarray:
+        if not np.any(g):
+            return np.zeros(self.err_out_shape, dtype=np.int64 if self.fixed else np.float64)
+        if self.fixed:
+            f = self.fmt
+            g = np.asarray(g, dtype=np.int64)
+            d = fx.stochastic_shift(g[:, None] * self.eo, f.err_frac + f.trace_frac - f.acc_frac, self.rng)
+            self.acc = fx.saturate(self.acc + d, f.acc_bits)
+            return g[:, None] * self.w_out
+        g = np.asarray(g, dtype=np.float64)
+        self.acc += g[:, None] * self.eo
+        return g[:, None] * self.w_out
+
+    def grads(self) -> dict[str, np.ndarray]:
+        a = self.acc.astype(np.float64)
+        if self.fixed:
+            a = a * 2.0 ** -self.fmt.acc_frac
+        return {"w_out": a[:, :-1], "b_out": a[:, -1]}
+
+    def apply_update(self, n_samples: int) -> None:
+        if self.fixed:
+            f = self.fmt
+            self.w_out += self._step(self.w_out, self.acc[:, :-1], n_samples, f.acc_frac, self.w_frac)
+            self.b_out += self._step(self.b_out, self.acc[:, -1], n_samples, f.acc_frac, self.w_frac)
+            self.w_out[...] = fx.saturate(self.w_out, f.weight_bits)
+            self.b_out[...] = fx.saturate(self.b_out, f.weight_bits)
+        else:
+            self.w_out -= self.lr * self.acc[:, :-1] / n_samples
+            self.b_out -= self.lr * self.acc[:, -1] / n_samples
+        self.acc[...] = 0
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"w_out": self.w_out, "b_out": self.b_out}
+
+    def params(self) -> dict[str, np.ndarray]:
+        s = 2.0 ** -self.w_frac if self.fixed else 1.0
+        return {"w_out": self.w_out * s, "b_out": self.b_out * s, "tau_out": self.tau_out.copy()}
+
+
+def eprop_layers(model, fixed: bool, lr: float, seed: int = 0, err_scale: float = 1.0, learn_cell: bool = False,
+                 **fixed_kw) -> list[OnlineLayer]:
+    """[EpropRecurrent, LIReadout] for a :class:`zoo.models.hypr.RecurrentSNN` (its current
+    parameters). ``err_scale``: 1 / labelled steps per sample gives the torch masked-NLL
+    gradient; ``fixed_kw``: :class:`FixedFormat` fields (e.g. ``weight_bits=16``)."""
+    fmt = FixedFormat(**fixed_kw)
+    head = LIReadout(model, lr, fixed, seed=seed, err_scale=err_scale, fmt=fmt)
+    hidden = EpropRecurrent(model, _np(model.kappa()), _np(model.w_out), lr, fixed, seed=seed + 1,
+                            err_scale=err_scale, learn_cell=learn_cell, fmt=fmt)
+    return [hidden, head]
