@@ -202,3 +202,28 @@ def test_lava_equals_emulator():
             np.testing.assert_allclose(e.outputs, lv.outputs, rtol=0, atol=1e-12)
             for k in e.params:
                 np.testing.assert_allclose(e.params[k], lv.params[k], rtol=0, atol=1e-12)
+
+
+def test_float_training_equals_torch_sgd():
+    """A few batches in the emulator (float64) == torch e-prop + SGD on the same data order
+    (cell and tau_out frozen: they do not learn here)."""
+    from exporters.lava.plastic.eprop import eprop_rule
+
+    m = _model(gain=20.0)
+    T, n, lab, lr = 20, 6, 8, 0.5
+    rng = np.random.default_rng(1)
+    x = (rng.random((n, T, 3)) < 0.4).astype(np.float64)
+    y = np.full((n, T), -1)
+    y[:, T - lab:] = rng.integers(0, 4, n)[:, None]
+    res = emulate(eprop_rule(m, T, lr, label_steps=lab), Schedule(x, y, np.ones(n, bool), batch_size=3))
+    ref = copy.deepcopy(m)
+    learned = [ref.w_in, ref.w_rec, ref.w_out, ref.b_out]
+    opt = torch.optim.SGD(learned, lr=lr)
+    rule = EpropGradient(ref)
+    for b in range(0, n, 3):
+        opt.zero_grad(set_to_none=True)
+        rule(torch.from_numpy(x[b:b + 3]), torch.from_numpy(y[b:b + 3]))
+        opt.step()
+    for k, v in ref.state_dict().items():
+        np.testing.assert_allclose(res.params[k], v.numpy(), rtol=0, atol=1e-12, err_msg=k)
+    assert np.abs(res.params["w_out"] - m.w_out.detach().numpy()).max() > 1e-3

@@ -417,3 +417,12 @@ def eprop_layers(model, fixed: bool, lr: float, seed: int = 0, err_scale: float 
     hidden = EpropRecurrent(model, _np(model.kappa()), _np(model.w_out), lr, fixed, seed=seed + 1,
                             err_scale=err_scale, learn_cell=learn_cell, fmt=fmt)
     return [hidden, head]
+
+
+def eprop_rule(model, steps: int, lr: float, fixed: bool = False, seed: int = 0, label_steps: int | None = None,
+               learn_cell: bool = False, **fixed_kw) -> list[OnlineLayer]:
+    """:func:`eprop_layers` with the signature of :mod:`.rules` (``fn(model, steps, lr, fixed,
+    seed, **options)``): ``err_scale = 1 / label_steps`` (default ``steps``), the number of
+    labelled steps per sample, so a batch is one SGD step on the torch masked mean NLL."""
+    return eprop_layers(model, fixed, lr, seed, err_scale=1.0 / (label_steps or steps), learn_cell=learn_cell,
+                        **fixed_kw)
