@@ -115,7 +115,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     recipe = load_recipe(args.recipe)
     out = args.out or f"runs/{recipe['name']}"
     meta = train(recipe, out, log=lambda m: print(m, file=sys.stderr), nproc=getattr(args, "nproc", 1),
-                 device=getattr(args, "device", "cpu"))
+                 device=getattr(args, "device", "cpu"), backend=getattr(args, "backend", "torch"),
+                 evals_per_epoch=getattr(args, "evals_per_epoch", 1), test_samples=getattr(args, "test_samples", None))
     if "file" not in meta:  # a non-zero rank of a torchrun job: rank 0 reports
         return
     print(json.dumps({"weights": str(Path(out) / meta["file"]), "sha256": meta["sha256"],
@@ -182,6 +183,12 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--nproc", type=int, default=1,
                    help="data-parallel processes on this machine (torch.distributed; or launch with torchrun)")
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="gloo on cpu, NCCL on cuda")
+    s.add_argument("--backend", default="torch",
+                   choices=["torch", "lava-float", "lava-fixed", "emulator-float", "emulator-fixed"],
+                   help="where the online rule learns: torch, or inside Lava (float64 / Loihi fixed point) "
+                        "or its bit-exact emulator (recipe needs optimizer = \"sgd\")")
+    s.add_argument("--evals-per-epoch", type=int, default=1, help="test evaluations per epoch (Lava backends)")
+    s.add_argument("--test-samples", type=int, help="evaluate on the first N test samples (Lava backends)")
     s.set_defaults(fn=cmd_train)
     s = sub.add_parser("nir", help="run any NIR file")
     nsub = s.add_subparsers(dest="nir_cmd", required=True)

@@ -65,18 +65,29 @@ def evaluate_torch(model: torch.nn.Module, task_name: str, task_params: dict[str
     return task.metric(torch.cat(outs), targets)
 
 
+def data_orders(n: int, seed: int, epochs: int) -> list[torch.Tensor]:
+    """The training-sample order of every epoch (one seeded generator, one permutation per
+    epoch): shared by torch training and training inside Lava, so both see the same order."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randperm(n, generator=gen) for _ in range(epochs)]
+
+
 def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None] = print,
-          progress: bool = True, nproc: int = 1, device: str = "cpu") -> dict[str, Any]:
+          progress: bool = True, nproc: int = 1, device: str = "cpu", backend: str = "torch",
+          evals_per_epoch: int = 1, test_samples: int | None = None) -> dict[str, Any]:
     """Run ``recipe``; return the weights metadata that was written next to the weights.
 
     ``nproc > 1``: data-parallel over that many local processes (:mod:`zoo.distributed`; the
     recipe's ``batch_size`` is the global batch). Inside a worker (``RANK``/``WORLD_SIZE`` set,
-    e.g. by ``torchrun``) this process is one rank and only rank 0 writes files."""
-    from safetensors.torch import save_file
-
+    e.g. by ``torchrun``) this process is one rank and only rank 0 writes files.
+    ``backend``: ``torch``, or ``lava-float`` / ``lava-fixed`` / ``emulator-*`` to run the
+    recipe's online rule inside Lava (:mod:`zoo.train_lava`; ``evals_per_epoch`` and
+    ``test_samples`` set how often and on how many test samples it is evaluated there)."""
     from zoo import distributed as zd
     from zoo.learning import make_learner
 
+    if backend != "torch" and (nproc > 1 or zd.launched()):
+        raise ZooError(f"--backend {backend} trains in one Lava runtime; it does not combine with --nproc")
     if nproc > 1 and not zd.launched():
         return zd.launch_train(recipe, out_dir, nproc, device, log=log, progress=progress)
     par = zd.init(device) if zd.launched() else zd.Context(device=zd.resolve_device(device))
@@ -91,16 +102,22 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     learn = dict(recipe["learning"])
     rule, epochs, batch_size = learn.pop("rule"), int(learn.pop("epochs", 10)), int(learn.pop("batch_size", 64))
     train_samples = learn.pop("train_samples", None)  # optional: first N training samples (smoke runs)
-    learner = make_learner(rule, par.wrap(model, rule), task, **learn)
-    par.attach(learner)
     inputs, targets = task.load("train", **task_cfg)
     if train_samples is not None:
         inputs, targets = inputs[:int(train_samples)], targets[:int(train_samples)]
-    gen = torch.Generator().manual_seed(seed)
-    history = []
+    orders = data_orders(len(inputs), seed, epochs)
     t0 = time.time()
-    for epoch in range(epochs):
-        order = torch.randperm(len(inputs), generator=gen)
+    if backend != "torch":
+        from zoo.train_lava import train_plastic
+
+        history, lava_info = train_plastic(recipe, backend, model, task, task_cfg, inputs, targets, orders,
+                                           batch_size, learn, seed, evals_per_epoch, test_samples, log, progress)
+        return _write(recipe, out_dir, model, task, task_cfg, rule, epochs, batch_size, learn, train_samples, seed,
+                      t0, history, par, {"lava": lava_info})
+    learner = make_learner(rule, par.wrap(model, rule), task, **learn)
+    par.attach(learner)
+    history = []
+    for epoch, order in enumerate(orders):
         losses = []
         for i in range(0, len(order), batch_size):
             idx = par.shard(order[i:i + batch_size], targets)
@@ -115,6 +132,20 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     if not par.is_main:
         par.close()
         return {"rank": par.rank, "history": history}
+    extra = {}
+    if par.active:
+        extra["distributed"] = {"world_size": par.world_size, "device": par.device.type,
+                                "backend": "nccl" if par.device.type == "cuda" else "gloo"}
+    return _write(recipe, out_dir, model, task, task_cfg, rule, epochs, batch_size, learn, train_samples, seed, t0,
+                  history, par, extra)
+
+
+def _write(recipe: dict[str, Any], out_dir: str | Path, model: torch.nn.Module, task: Any, task_cfg: dict[str, Any],
+           rule: str, epochs: int, batch_size: int, learn: dict[str, Any], train_samples: Any, seed: int, t0: float,
+           history: list[dict], par: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    """Write ``<out>/<name>.safetensors`` (atomically) and the :class:`Weights` record."""
+    from safetensors.torch import save_file
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = recipe["name"]
@@ -145,9 +176,7 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
             "history": history,
         },
     }
-    if par.active:
-        meta["meta"]["distributed"] = {"world_size": par.world_size, "device": par.device.type,
-                                       "backend": "nccl" if par.device.type == "cuda" else "gloo"}
+    meta["meta"].update(extra)
     (out_dir / f"{name}.json").write_text(json.dumps(meta, indent=2) + "\n")
     par.close()
     return meta

@@ -83,15 +83,16 @@ def _check(layers: list[OnlineLayer], schedule: Schedule) -> None:
 
 def _encode_inputs(layers: list[OnlineLayer], schedule: Schedule) -> np.ndarray:
     """(N*T, n_in) step inputs: real, or integers with the first layer's ``input_frac`` bits
-    (refused if that loses precision)."""
+    (refused unless every input is a multiple of 2^-input_frac: no silent rounding)."""
     x = schedule.inputs.reshape(-1, schedule.inputs.shape[-1])
     if not layers[0].fixed:
         return x
     q = fx.to_fixed(x, layers[0].input_frac)
     err = np.max(np.abs(q * 2.0 ** -layers[0].input_frac - x)) if x.size else 0.0
-    if err > 2.0 ** -(layers[0].input_frac + 1) + 1e-12:
-        raise ValueError(f"plastic chain: inputs need more than input_frac={layers[0].input_frac} fractional bits "
-                         f"(rounding error {err:.3g}); raise input_frac")
+    if err > 1e-9 * 2.0 ** -layers[0].input_frac:
+        raise ValueError(f"plastic chain: inputs are not multiples of 2^-{layers[0].input_frac} (input_frac="
+                         f"{layers[0].input_frac}; rounding would change them by up to {err:.3g}): raise input_frac "
+                         "or quantize the inputs first")
     return q
 
 

@@ -1,0 +1,55 @@
+"""Which recipe learning rules run inside Lava, and how a recipe's ``[learning]`` table maps to
+plastic layers.
+
+``PLASTIC_RULES``: rule name -> "module:function" building the layer chain
+``fn(model, steps, lr, fixed, seed, **options) -> list[OnlineLayer]`` (head last). A rule runs
+in Lava with plain SGD (``optimizer = "sgd"``, no momentum): Adam's per-parameter moments have
+no counterpart in the on-chip rules. Fixed-point options come from the recipe's
+``[lava_fixed]`` table (e.g. ``weight_bits``, ``trace_bits``).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from exporters.lava.plastic.layer import OnlineLayer
+
+PLASTIC_RULES: dict[str, str] = {
+    "stop": "exporters.lava.plastic.stop:stop_layers",
+}
+# learning-table keys each rule forwards to its layer builder (everything else is refused)
+RULE_OPTIONS: dict[str, tuple[str, ...]] = {
+    "stop": ("variant", "alpha_min", "alpha_max", "theta_min"),
+}
+FIXED_OPTIONS: dict[str, tuple[str, ...]] = {
+    "stop": ("weight_bits", "trace_bits", "input_frac"),
+}
+
+
+def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], fixed: bool, seed: int = 0,
+                   fixed_options: dict[str, Any] | None = None, source: str = "recipe") -> list[OnlineLayer]:
+    """Layers of ``model`` that learn with ``rule`` inside Lava; ``learning`` is the recipe's
+    ``[learning]`` table without rule/epochs/batch_size/train_samples. Errors name the key."""
+    if rule not in PLASTIC_RULES:
+        raise ValueError(f"{source}: rule {rule!r} does not run inside Lava; rules that do: "
+                         f"{', '.join(sorted(PLASTIC_RULES))}")
+    learning = dict(learning)
+    opt = learning.pop("optimizer", "sgd")
+    if opt != "sgd":
+        raise ValueError(f"{source}: [learning] optimizer = {opt!r}; inside Lava the rules apply plain SGD "
+                         "(set optimizer = \"sgd\"; Adam's moments have no on-chip counterpart)")
+    if "lr" not in learning:
+        raise ValueError(f"{source}: [learning] needs lr")
+    lr = float(learning.pop("lr"))
+    unknown = sorted(set(learning) - set(RULE_OPTIONS[rule]))
+    if unknown:
+        raise ValueError(f"{source}: [learning] keys {unknown} are not supported by {rule!r} inside Lava "
+                         f"(supported: lr, optimizer, {', '.join(RULE_OPTIONS[rule])})")
+    fixed_options = dict(fixed_options or {})
+    unknown = sorted(set(fixed_options) - set(FIXED_OPTIONS[rule]))
+    if unknown:
+        raise ValueError(f"{source}: [lava_fixed] keys {unknown} are not known to {rule!r} "
+                         f"(known: {', '.join(FIXED_OPTIONS[rule])})")
+    module, fn = PLASTIC_RULES[rule].split(":")
+    build = getattr(importlib.import_module(module), fn)
+    return build(model, steps, lr, fixed=fixed, seed=seed, **learning, **(fixed_options if fixed else {}))

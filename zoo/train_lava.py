@@ -1,0 +1,106 @@
+"""``zoo train RECIPE --backend lava-float|lava-fixed|emulator-fixed``: the recipe's online rule
+learns inside Lava (or in its bit-exact emulator) instead of torch.
+
+The network starts from the same initial parameters as the torch run (same seed, same
+builder), sees the training samples in the same order (:func:`zoo.train.data_orders`), and
+updates with plain SGD after every ``batch_size`` samples — what ``zoo train`` does in torch
+with ``optimizer = "sgd"``. The test split is evaluated ``evals_per_epoch`` times per epoch
+*in the same backend*, by samples that run through the same processes with learning off, so the
+learning curve is measured where the learning happens. The plastic layers are
+:mod:`exporters.lava.plastic` (rule registry: :mod:`exporters.lava.plastic.rules`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from zoo.registry import ZooError
+
+BACKENDS = {  # name -> (runner, fixed point)
+    "lava-float": ("run_lava", False),
+    "lava-fixed": ("run_lava", True),
+    "emulator-float": ("emulate", False),
+    "emulator-fixed": ("emulate", True),
+}
+
+
+def step_targets(targets: torch.Tensor, steps: int) -> np.ndarray:
+    """(N,) class labels -> (N, T) per-step targets; (N, T) per-step labels pass through
+    (negative = no loss at that step)."""
+    t = targets.numpy().astype(np.int64)
+    return np.repeat(t[:, None], steps, axis=1) if t.ndim == 1 else t
+
+
+def per_step_ce(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean cross-entropy of ``outputs`` (N, T, K) over the steps with a target >= 0."""
+    mask = targets >= 0
+    if not mask.any():
+        return float("nan")
+    y = outputs[mask]
+    logz = np.log(np.sum(np.exp(y - y.max(axis=1, keepdims=True)), axis=1)) + y.max(axis=1)
+    return float(np.mean(logz - y[np.arange(len(y)), targets[mask]]))
+
+
+def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, task: Any, task_cfg: dict[str, Any],
+                  inputs: torch.Tensor, targets: torch.Tensor, orders: list[torch.Tensor], batch_size: int,
+                  learn: dict[str, Any], seed: int, evals_per_epoch: int = 1, test_samples: int | None = None,
+                  log: Callable[[str], None] = print, progress: bool = True) -> tuple[list[dict], dict[str, Any]]:
+    """Train ``model`` in ``backend`` (see module docstring); loads the final parameters into
+    ``model`` and returns (history, run info). ``learn``: the [learning] table without rule,
+    epochs, batch_size and train_samples."""
+    from exporters.lava.plastic import run as plastic_run
+    from exporters.lava.plastic.rules import plastic_layers
+
+    if backend not in BACKENDS:
+        raise ZooError(f"unknown training backend {backend!r}; choose torch or one of {', '.join(BACKENDS)}")
+    runner, fixed = BACKENDS[backend]
+    rule = recipe["learning"]["rule"]
+    steps = int(inputs.shape[1])
+    source = f"recipe {recipe.get('_path', recipe['name'])}"
+    try:
+        layers = plastic_layers(rule, model, steps, learn, fixed, seed, recipe.get("lava_fixed"), source)
+    except ValueError as exc:
+        raise ZooError(str(exc)) from None
+    x_test, y_test = task.load("test", n=test_samples, **task_cfg)
+    tr_targets, te_targets = step_targets(targets, steps), step_targets(y_test, steps)
+    xs, ts, ls, segments = [], [], [], []  # segments: (kind, start sample, count, epoch)
+    pos, n = 0, len(inputs)
+    for e, order in enumerate(orders):
+        cuts = np.linspace(0, n, evals_per_epoch + 1).astype(int)
+        for a, b in zip(cuts, cuts[1:]):
+            idx = order[a:b].numpy()
+            xs.append(inputs[idx].numpy()); ts.append(tr_targets[idx]); ls.append(np.ones(b - a, bool))
+            segments.append(("train", pos, b - a, e + b / n)); pos += b - a
+            xs.append(x_test.numpy()); ts.append(te_targets); ls.append(np.zeros(len(x_test), bool))
+            segments.append(("test", pos, len(x_test), e + b / n)); pos += len(x_test)
+    schedule = plastic_run.Schedule(np.concatenate(xs), np.concatenate(ts), np.concatenate(ls), batch_size)
+    if progress:
+        log(f"training {rule} in {backend}: {pos} samples x {steps} steps ({int(schedule.learn.sum())} learning)")
+    try:
+        res = getattr(plastic_run, runner)(layers, schedule)
+    except ValueError as exc:
+        raise ZooError(f"{source}: {exc}") from None
+    history, seen = [], 0
+    for (kind, start, count, epoch), nxt in zip(segments, segments[1:] + [None]):
+        if kind != "train":
+            continue
+        seen += count
+        loss = per_step_ce(res.outputs[start:start + count], schedule.targets[start:start + count])
+        _, ts_start, ts_count, _ = nxt
+        metric = task.metric(torch.from_numpy(res.outputs[ts_start:ts_start + ts_count]), y_test)
+        history.append({"epoch": round(float(epoch), 4), "samples_seen": int(seen), "loss": loss,
+                        f"test_{task.metric_name}": float(metric)})
+        if progress:
+            log(f"epoch {epoch:.2f}  loss {loss:.4f}  test {task.metric_name} {metric:.4f}  ({res.seconds:.0f}s total)")
+    state = model.state_dict()
+    unknown = sorted(set(res.params) - set(state))
+    if unknown:
+        raise ZooError(f"{rule} in {backend}: parameters {unknown} are not in the model's state_dict")
+    model.load_state_dict({k: torch.as_tensor(np.asarray(v), dtype=state[k].dtype).reshape(state[k].shape)
+                           for k, v in res.params.items()}, strict=False)
+    info = {"backend": backend, "seconds": round(res.seconds, 1), "steps": res.steps,
+            "seconds_per_step": res.seconds / max(res.steps, 1), "test_samples": len(x_test),
+            "fixed": recipe.get("lava_fixed", {}) if fixed else None}
+    return history, info
