@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from zoo.registry import ZooError, get_entry
@@ -60,8 +61,9 @@ def evaluate_torch(model: torch.nn.Module, task_name: str, task_params: dict[str
     outs = []
     model.eval()
     with torch.no_grad():
+        dtype = next(model.parameters()).dtype
         for i in range(0, len(inputs), batch_size):
-            outs.append(model(inputs[i:i + batch_size].transpose(0, 1)).transpose(0, 1))
+            outs.append(model(inputs[i:i + batch_size].to(dtype).transpose(0, 1)).transpose(0, 1))
     return task.metric(torch.cat(outs), targets)
 
 
@@ -74,15 +76,17 @@ def data_orders(n: int, seed: int, epochs: int) -> list[torch.Tensor]:
 
 def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None] = print,
           progress: bool = True, nproc: int = 1, device: str = "cpu", backend: str = "torch",
-          evals_per_epoch: int = 1, test_samples: int | None = None) -> dict[str, Any]:
+          evals_per_epoch: int = 1, test_samples: int | None = None, dtype: torch.dtype = torch.float32
+          ) -> dict[str, Any]:
     """Run ``recipe``; return the weights metadata that was written next to the weights.
 
     ``nproc > 1``: data-parallel over that many local processes (:mod:`zoo.distributed`; the
     recipe's ``batch_size`` is the global batch). Inside a worker (``RANK``/``WORLD_SIZE`` set,
     e.g. by ``torchrun``) this process is one rank and only rank 0 writes files.
     ``backend``: ``torch``, or ``lava-float`` / ``lava-fixed`` / ``emulator-*`` to run the
-    recipe's online rule inside Lava (:mod:`zoo.train_lava`; ``evals_per_epoch`` and
-    ``test_samples`` set how often and on how many test samples it is evaluated there)."""
+    recipe's online rule inside Lava (:mod:`zoo.train_lava`). ``evals_per_epoch`` and
+    ``test_samples``: how often and on how many test samples the history is measured.
+    ``dtype``: torch training precision (float64 for step-for-step comparisons with Lava)."""
     from zoo import distributed as zd
     from zoo.learning import make_learner
 
@@ -98,7 +102,7 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     entry = get_entry(recipe["model"])
     task_cfg = dict(recipe["task"])
     task = get_task(task_cfg.pop("name", entry.task))
-    model = entry.builder(**recipe.get("model_config", {}))
+    model = entry.builder(**recipe.get("model_config", {})).to(dtype)
     learn = dict(recipe["learning"])
     rule, epochs, batch_size = learn.pop("rule"), int(learn.pop("epochs", 10)), int(learn.pop("batch_size", 64))
     train_samples = learn.pop("train_samples", None)  # optional: first N training samples (smoke runs)
@@ -117,18 +121,29 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     learner = make_learner(rule, par.wrap(model, rule), task, **learn)
     par.attach(learner)
     history = []
+    eval_points = [int(c) for c in np.linspace(0, len(inputs), evals_per_epoch + 1)[1:]]
     for epoch, order in enumerate(orders):
-        losses = []
+        losses, cuts = [], list(eval_points)
         for i in range(0, len(order), batch_size):
             idx = par.shard(order[i:i + batch_size], targets)
-            losses.append(par.weighted(learner.step(par.to_device((inputs[idx], targets[idx])))["loss"]))
-        losses = par.sum_across(losses)
-        metric = (par.evaluate_torch if par.active or par.device.type != "cpu" else evaluate_torch)(
-            model, task.name, task_cfg)
-        history.append({"epoch": epoch + 1, "loss": sum(losses) / len(losses), f"test_{task.metric_name}": metric})
-        if progress:
-            log(f"epoch {epoch + 1}/{epochs}  loss {history[-1]['loss']:.4f}  test {task.metric_name} {metric:.4f}"
-                f"  ({time.time() - t0:.0f}s)")
+            x_b, y_b = par.to_device((inputs[idx].to(dtype), targets[idx]))
+            losses.append(par.weighted(learner.step((x_b, y_b))["loss"]))
+            seen = min(i + batch_size, len(order))
+            if not (cuts and seen >= cuts[0]):
+                continue
+            while cuts and cuts[0] <= seen:
+                cuts.pop(0)
+            losses = par.sum_across(losses)
+            metric = (par.evaluate_torch if par.active or par.device.type != "cpu" else evaluate_torch)(
+                model, task.name, task_cfg, **({"n": test_samples} if test_samples else {}))
+            frac = epoch + seen / len(order)
+            history.append({"epoch": round(frac, 4) if evals_per_epoch > 1 else epoch + 1,
+                            "samples_seen": epoch * len(order) + seen, "loss": sum(losses) / len(losses),
+                            f"test_{task.metric_name}": metric})
+            losses = []
+            if progress:
+                log(f"epoch {frac:.2f}/{epochs}  loss {history[-1]['loss']:.4f}  test {task.metric_name} "
+                    f"{metric:.4f}  ({time.time() - t0:.0f}s)")
     if not par.is_main:
         par.close()
         return {"rank": par.rank, "history": history}
