@@ -26,11 +26,20 @@ BACKENDS = {  # name -> (runner, fixed point)
 }
 
 
-def step_targets(targets: torch.Tensor, steps: int) -> np.ndarray:
-    """(N,) class labels -> (N, T) per-step targets; (N, T) per-step labels pass through
-    (negative = no loss at that step)."""
+def step_targets(task_name: str, targets: torch.Tensor, steps: int) -> np.ndarray:
+    """Per-step targets (N, T), negative = no loss at that step: (N, T) labels pass through;
+    (N,) class labels label every step, or only the readout window of window-loss tasks
+    (:data:`zoo.tasks.delay.READOUT_FRACTIONS`)."""
+    from zoo.tasks.delay import READOUT_FRACTIONS, readout_slice
+
     t = targets.numpy().astype(np.int64)
-    return np.repeat(t[:, None], steps, axis=1) if t.ndim == 1 else t
+    if t.ndim == 2:
+        return t
+    out = np.repeat(t[:, None], steps, axis=1)
+    if task_name in READOUT_FRACTIONS:
+        win = readout_slice(steps, READOUT_FRACTIONS[task_name])
+        out[:, :win.start] = -1
+    return out
 
 
 def per_step_ce(outputs: np.ndarray, targets: np.ndarray) -> float:
@@ -64,7 +73,7 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     except ValueError as exc:
         raise ZooError(str(exc)) from None
     x_test, y_test = task.load("test", n=test_samples, **task_cfg)
-    tr_targets, te_targets = step_targets(targets, steps), step_targets(y_test, steps)
+    tr_targets, te_targets = step_targets(task.name, targets, steps), step_targets(task.name, y_test, steps)
     xs, ts, ls, segments = [], [], [], []  # segments: (kind, start sample, count, epoch)
     pos, n = 0, len(inputs)
     for e, order in enumerate(orders):

@@ -90,3 +90,9 @@ for _name, _neuron, _task, _nin, _nout, _metric, _desc in [
 ]:
     register(ModelEntry(name=_name, paper="HYPR (Baronig et al., arXiv 2506.14464)", task=_task, metric=_metric,
                         higher_is_better=True, builder=_builder(_neuron, _nin, _nout, 36), description=_desc))
+
+# online e-prop (= HYPR with lambda = 1), trained sample by sample so the same recipe learns inside Lava
+register(ModelEntry(name="eprop-alif-rowdigits", paper="HYPR (Baronig et al., arXiv 2506.14464), lambda = 1: e-prop",
+                    task="row-digits", metric="accuracy", higher_is_better=True,
+                    builder=_builder("alif", 8, 10, 64),
+                    description="ALIF RSNN (64) + LI readout on digits row by row, online e-prop (SGD per sample)"))

@@ -1,8 +1,8 @@
 """The interface of a plastic layer that learns online, one sample and one step at a time.
 
 Every step, each layer runs ``forward`` (inputs of this step -> outputs of this step), then the
-head turns the target into an error and every layer, from the top down, runs ``backward`` in
-the *same* step (error on its output -> error on its input), accumulating its parameter
+head turns the target into an error (zero on steps without a target) and, on learning steps,
+every layer, from the top down, runs ``backward`` in the *same* step (error on its output -> error on its input), accumulating its parameter
 updates. ``apply_update`` applies the accumulated updates at the end of a batch; ``reset``
 clears the neuron state and traces at the start of each sample. The Lava process models
 (:mod:`exporters.lava.plastic.procs`) and the emulator (:mod:`exporters.lava.plastic.run`)

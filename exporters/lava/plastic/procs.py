@@ -4,7 +4,8 @@ One process per plastic layer. Ports: ``x_in`` (this step's input), ``y_out`` (t
 output), ``g_in`` (error on the output, from the layer above; the head has ``t_in``, the target
 of the step, instead) and ``g_out`` (error on the input, to the layer below). Every time step,
 in ``run_spk``: receive ``x_in``, ``forward``, send ``y_out``; then receive the error (the
-head computes it from ``t_in``), ``backward``, send ``g_out`` — forward messages go up and
+head computes it from ``t_in``; zero on steps without a target), ``backward`` on learning
+steps, send ``g_out`` — forward messages go up and
 error messages come down within the same step, so the rule sees the same-step errors it
 needs, and no process blocks on a message that depends on its own unsent output.
 
@@ -74,13 +75,10 @@ class PlasticModel(PyLoihiProcessModel):
         self.y_out.send(y)
         if self.head:
             target = int(self.t_in.recv()[0])
-            g = self.layer.error(y, target) if self.learn[t] and target >= 0 else None
+            g = self.layer.error(y, target) if target >= 0 else np.zeros(self.layer.err_in_shape, self.dtype)
         else:
             g = self.g_in.recv().astype(self.dtype)
-        if self.learn[t] and g is not None:
-            self.g_out.send(self.layer.backward(g))
-        else:
-            self.g_out.send(np.zeros(self.layer.err_out_shape))
+        self.g_out.send(self.layer.backward(g) if self.learn[t] else np.zeros(self.layer.err_out_shape))
         if self.update[t]:
             self.layer.apply_update(int(self.update[t]))
             for k, arr in self.layer.arrays().items():

@@ -16,14 +16,23 @@ from exporters.lava.plastic.layer import OnlineLayer
 
 PLASTIC_RULES: dict[str, str] = {
     "stop": "exporters.lava.plastic.stop:stop_layers",
+    "eprop": "exporters.lava.plastic.eprop:eprop_rule",
+    "hypr": "exporters.lava.plastic.eprop:eprop_rule",  # HYPR's update is e-prop's for every lam: lam = 1 here
 }
+_EPROP_FIXED = ("weight_bits", "trace_frac", "trace_bits", "coef_bits", "state_frac", "err_bits", "acc_frac",
+                "acc_bits", "lut_frac", "input_frac")
 # learning-table keys each rule forwards to its layer builder (everything else is refused)
 RULE_OPTIONS: dict[str, tuple[str, ...]] = {
     "stop": ("variant", "alpha_min", "alpha_max", "theta_min"),
+    "eprop": ("label_steps", "learn_cell"),
+    "hypr": ("label_steps", "learn_cell", "lam"),
 }
 FIXED_OPTIONS: dict[str, tuple[str, ...]] = {
     "stop": ("weight_bits", "trace_bits", "input_frac"),
+    "eprop": _EPROP_FIXED,
+    "hypr": _EPROP_FIXED,
 }
+IGNORED = {"hypr": ("lam",)}  # accepted for recipe compatibility, no effect on the update
 
 
 def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], fixed: bool, seed: int = 0,
@@ -50,6 +59,8 @@ def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], 
     if unknown:
         raise ValueError(f"{source}: [lava_fixed] keys {unknown} are not known to {rule!r} "
                          f"(known: {', '.join(FIXED_OPTIONS[rule])})")
+    for key in IGNORED.get(rule, ()):
+        learning.pop(key, None)
     module, fn = PLASTIC_RULES[rule].split(":")
     build = getattr(importlib.import_module(module), fn)
     return build(model, steps, lr, fixed=fixed, seed=seed, **learning, **(fixed_options if fixed else {}))

@@ -128,8 +128,9 @@ def emulate(layers: list[OnlineLayer], schedule: Schedule, checkpoints: tuple[in
         for layer in layers:
             h = layer.forward(h)
         outs.append(h)
-        if learn[t] and targets[t] >= 0:
-            g = layers[-1].error(h, int(targets[t]))
+        if learn[t]:  # the same calls as the Lava processes make (zero error without a target)
+            g = (layers[-1].error(h, int(targets[t])) if targets[t] >= 0
+                 else np.zeros(layers[-1].err_in_shape, h.dtype))
             for layer in reversed(layers):
                 g = layer.backward(g)
         if update[t]:
