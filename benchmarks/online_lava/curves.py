@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from benchmarks import save_results
@@ -26,10 +27,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TOL = {"lava-float": 0.5, "lava-fixed": 3.0}  # points of the metric (x100)
 
 
-def run(recipe: dict, backend: str, evals: int, test_samples: int | None, weight_bits: int | None = None) -> dict:
+def run(recipe: dict, backend: str, evals: int, test_samples: int | None, weight_bits: int | None = None,
+        round_seed: int | None = None, seed: int | None = None) -> dict:
     r = copy.deepcopy(recipe)
     if weight_bits is not None:
         r.setdefault("lava_fixed", {})["weight_bits"] = weight_bits
+    if round_seed is not None:
+        r.setdefault("lava_fixed", {})["round_seed"] = round_seed
+    if seed is not None:
+        r["seed"] = seed
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
         meta = train(r, tmp, progress=False, backend=backend, evals_per_epoch=evals, test_samples=test_samples,
@@ -38,16 +44,27 @@ def run(recipe: dict, backend: str, evals: int, test_samples: int | None, weight
     return {"history": meta["meta"]["history"], "seconds": round(wall, 1), "lava": meta["meta"].get("lava")}
 
 
-def step_cost(recipe: dict, backend: str, samples: int) -> float:
-    """Seconds per training time step: ``samples`` training samples, one 1-sample evaluation;
-    Lava includes its compile and start-up."""
+def _timed_train(recipe: dict, backend: str, samples: int) -> float:
     r = copy.deepcopy(recipe)
     r["learning"].update(train_samples=samples, epochs=1)
-    steps = samples * int(r["task"].get("steps", 1))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
         train(r, tmp, progress=False, backend=backend, evals_per_epoch=1, test_samples=1, dtype=torch.float64)
-        return (time.time() - t0) / steps
+        return time.time() - t0
+
+
+def step_cost(recipe: dict, backend: str, samples: int) -> float:
+    """Marginal seconds per training time step: (time for 3n samples - time for n) / (2n T), so
+    fixed costs (Lava compile and start-up, data loading, file output) cancel; best of two
+    repetitions (the first torch call in a process pays one-off initialisation)."""
+    steps = int(recipe["task"].get("steps") or 0) or None
+    if steps is None:
+        from zoo.tasks import get_task
+
+        task_cfg = {k: v for k, v in recipe["task"].items() if k != "name"}
+        steps = int(get_task(recipe["task"]["name"]).load("train", n=1, **task_cfg)[0].shape[1])
+    return min((_timed_train(recipe, backend, 3 * samples) - _timed_train(recipe, backend, samples))
+               / (2 * samples * steps) for _ in range(2))
 
 
 def main() -> None:
@@ -55,8 +72,10 @@ def main() -> None:
     ap.add_argument("--recipe", default="recipes/stop-digits-fc-online.toml")
     ap.add_argument("--evals-per-epoch", type=int, default=2)
     ap.add_argument("--test-samples", type=int, default=None, help="default: the whole test split")
-    ap.add_argument("--weight-bits", type=int, nargs="*", default=[6, 16],
-                    help="extra emulator-fixed runs at these weight widths (precision effect)")
+    ap.add_argument("--weight-bits", type=int, nargs="*", default=[4, 6, 8, 12, 16],
+                    help="emulator-fixed runs at these weight widths (precision effect)")
+    ap.add_argument("--seeds", type=int, default=3,
+                    help="rounding seeds per weight width; as many init/order seeds for the float spread")
     ap.add_argument("--cost-samples", type=int, default=100)
     args = ap.parse_args()
     recipe = load_recipe(args.recipe)
@@ -66,17 +85,26 @@ def main() -> None:
         print(f"training in {backend} ...", flush=True)
         curves[backend] = run(recipe, backend, args.evals_per_epoch, args.test_samples)
     base_bits = recipe.get("lava_fixed", {}).get("weight_bits", 8)
-    for bits in args.weight_bits:
-        print(f"training in emulator-fixed, {bits}-bit weights ...", flush=True)
-        curves[f"emulator-fixed-w{bits}"] = run(recipe, "emulator-fixed", args.evals_per_epoch, args.test_samples, bits)
     metric = next(k for k in curves["torch"]["history"][-1] if k.startswith("test_"))
     final = {b: c["history"][-1][metric] for b, c in curves.items()}
+    precision = {}
+    for bits in args.weight_bits:
+        print(f"emulator-fixed, {bits}-bit weights, {args.seeds} rounding seeds ...", flush=True)
+        finals = [run(recipe, "emulator-fixed", 1, args.test_samples, bits, round_seed=1000 + s)["history"][-1][metric]
+                  for s in range(args.seeds)]
+        precision[f"w{bits}"] = {"finals": finals, "mean": float(np.mean(finals)), "std": float(np.std(finals))}
+    print(f"emulator-float, {args.seeds} init/order seeds ...", flush=True)
+    finals = [run(recipe, "emulator-float", 1, args.test_samples, seed=1000 + s)["history"][-1][metric]
+              for s in range(args.seeds)]
+    precision["float (other init/order seeds)"] = {"finals": finals, "mean": float(np.mean(finals)),
+                                                   "std": float(np.std(finals))}
     claims = {b: {"final_diff_points": round(100 * abs(final[b] - final["torch"]), 3), "tolerance_points": tol,
                   "holds": 100 * abs(final[b] - final["torch"]) <= tol} for b, tol in TOL.items()}
     print("measuring cost per training step ...", flush=True)
     cost = {b: step_cost(recipe, b, args.cost_samples) for b in ("torch", "emulator-float", "emulator-fixed",
                                                                  "lava-float", "lava-fixed")}
     res = {"recipe": args.recipe, "metric": metric, "weight_bits": base_bits, "curves": curves, "final": final,
+           "precision": precision, "seeds": args.seeds,
            "claims": claims, "emulator_fixed_equals_lava_fixed":
                curves["emulator-fixed"]["history"] == curves["lava-fixed"]["history"],
            "seconds_per_step": cost, "cost_samples": args.cost_samples,
@@ -90,7 +118,7 @@ def plot(res: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]})
     style = {"torch": "k-o", "lava-float": "C0--s", "lava-fixed": "C3-^"}
     for b, c in res["curves"].items():
         xs = [h["epoch"] for h in c["history"]]
@@ -98,9 +126,19 @@ def plot(res: dict, path: Path) -> None:
         ax.plot(xs, ys, style.get(b, ":."), label=b, alpha=0.9 if b in style else 0.6)
     ax.set_xlabel("epoch")
     ax.set_ylabel(res["metric"].replace("_", " "))
-    ax.set_title(f"{Path(res['recipe']).stem}: same rule, same data order")
+    ax.set_title(f"{Path(res['recipe']).stem}: same rule, same data order", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    widths = {int(k[1:]): p for k, p in res["precision"].items() if k.startswith("w")}
+    bits = sorted(widths)
+    ax2.errorbar(bits, [widths[b]["mean"] for b in bits], yerr=[widths[b]["std"] for b in bits], fmt="C3-o",
+                 capsize=3, label="fixed point (emulator)")
+    flt = next(p for k, p in res["precision"].items() if not k.startswith("w"))
+    ax2.axhspan(flt["mean"] - flt["std"], flt["mean"] + flt["std"], color="C0", alpha=0.2, label="float, seed spread")
+    ax2.set_xlabel("weight bits")
+    ax2.set_title(f"final {res['metric'].replace('_', ' ')} vs weight precision", fontsize=10)
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -109,16 +147,22 @@ def plot(res: dict, path: Path) -> None:
 def report(res: dict) -> str:
     m = res["metric"]
     lines = [f"# {Path(res['recipe']).stem}: {m} during training (same init, same sample order)", "",
-             "| backend | " + " | ".join(f"ep {h['epoch']}" for h in res["curves"]["torch"]["history"]) + " | run s |",
+             "| backend | " + " | ".join(f"ep {h['epoch']:.2f}" for h in res["curves"]["torch"]["history"])
+             + " | run s |",
              "| --- |" + " --- |" * (len(res["curves"]["torch"]["history"]) + 1)]
     for b, c in res["curves"].items():
         lines.append(f"| {b} | " + " | ".join(f"{h[m]:.4f}" for h in c["history"]) + f" | {c['seconds']} |")
     lines += ["", "| claim | final diff (points) | tolerance | holds |", "| --- | --- | --- | --- |"]
     for b, c in res["claims"].items():
         lines.append(f"| {b} vs torch | {c['final_diff_points']} | {c['tolerance_points']} | {c['holds']} |")
+    lines += ["", f"Weight precision (emulator-fixed, bit-exact to Lava fixed; final {m}, {res['seeds']} "
+              "stochastic-rounding seeds each; last row: float with other init/order seeds = the spread of the rule "
+              "itself):", "", "| weights | mean | std | runs |", "| --- | --- | --- | --- |"]
+    for k, p in res["precision"].items():
+        lines.append(f"| {k} | {p['mean']:.4f} | {p['std']:.4f} | {', '.join(f'{v:.4f}' for v in p['finals'])} |")
     lines += ["", f"emulator-fixed history == lava-fixed history (bit-exact): {res['emulator_fixed_equals_lava_fixed']}",
-              "", f"seconds per training time step ({res['cost_samples']} samples, measured side by side; Lava "
-              "includes compile + start-up):", "", "| backend | ms/step | x torch |", "| --- | --- | --- |"]
+              "", f"marginal seconds per training time step (3x{res['cost_samples']} minus {res['cost_samples']} "
+              "samples, measured side by side in one run, so start-up and Lava compile cancel):", "", "| backend | ms/step | x torch |", "| --- | --- | --- |"]
     t = res["seconds_per_step"]["torch"]
     for b, s in res["seconds_per_step"].items():
         lines.append(f"| {b} | {1e3 * s:.3f} | {s / t:.2f} |")

@@ -5,7 +5,8 @@ plastic layers.
 ``fn(model, steps, lr, fixed, seed, **options) -> list[OnlineLayer]`` (head last). A rule runs
 in Lava with plain SGD (``optimizer = "sgd"``, no momentum): Adam's per-parameter moments have
 no counterpart in the on-chip rules. Fixed-point options come from the recipe's
-``[lava_fixed]`` table (e.g. ``weight_bits``, ``trace_bits``).
+``[lava_fixed]`` table (e.g. ``weight_bits``, ``trace_bits``; every rule also takes
+``round_seed``, the seed of the stochastic-rounding generators, default the recipe seed).
 """
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], 
         raise ValueError(f"{source}: [learning] keys {unknown} are not supported by {rule!r} inside Lava "
                          f"(supported: lr, optimizer, {', '.join(RULE_OPTIONS[rule])})")
     fixed_options = dict(fixed_options or {})
+    if fixed:
+        seed = int(fixed_options.pop("round_seed", seed))
+    fixed_options.pop("round_seed", None)
     unknown = sorted(set(fixed_options) - set(FIXED_OPTIONS[rule]))
     if unknown:
         raise ValueError(f"{source}: [lava_fixed] keys {unknown} are not known to {rule!r} "
