@@ -225,6 +225,10 @@ def test_pixel_digits():
     xp, _ = pixel_digits.load_permuted("train", n=4)
     assert x.shape == (4, 72, 1) and y.shape == (4, 72)
     assert torch.allclose(x.sum(1), xp.sum(1)) and not torch.equal(x, xp)
+    xr, yr = pixel_digits.load_rows("train", n=4)
+    assert xr.shape == (4, 9, 8) and yr.shape == (4, 9)
+    assert torch.equal(xr[:, :8].reshape(4, 64), x[:, :64, 0]) and (xr[:, 8] == 0).all()
+    assert (yr[:, :3] == -1).all() and (yr[:, 3:] == y[:, -1:]).all()
 
 
 @pytest.mark.parametrize("name", ["hypr-brf-ecg", "hypr-seadlif-ecg", "hypr-brf-bsd"])
