@@ -82,7 +82,7 @@ import torch
 
 from exporters.lava.plastic import fixed as fx
 from exporters.lava.plastic.layer import OnlineHead, OnlineLayer
-from exporters.lava.plastic.stop import _SGD
+from exporters.lava.plastic.sgd import SGD, weight_exp
 
 
 @dataclass(frozen=True)
@@ -114,13 +114,6 @@ def _shr0(x: np.ndarray, n: int) -> np.ndarray:
     return np.sign(x) * np.right_shift(np.abs(x), n)
 
 
-def _weight_exp(w: np.ndarray, bits: int, headroom: int) -> int:
-    """Fractional bits of a matrix's ``bits``-bit mantissas: the largest initial |w| takes at most
-    2^-headroom of the signed range (headroom 1: half, as :mod:`.stop`)."""
-    m = float(np.max(np.abs(np.asarray(w)))) or 1.0
-    return int(np.floor(np.log2((2 ** (bits - 1) - 1) / m))) - int(headroom)
-
-
 def _q(x, frac: int) -> np.ndarray:
     return fx.to_fixed(x, frac)
 
@@ -138,7 +131,7 @@ def surrogate_lut(fmt: FixedFormat) -> np.ndarray:
     return fx.to_fixed(slayer_grad(k).numpy(), fmt.coef_bits)
 
 
-class EpropRecurrent(OnlineLayer, _SGD):
+class EpropRecurrent(OnlineLayer, SGD):
     """The recurrent hidden layer of a RecurrentSNN with e-prop traces (module docstring).
     Input x_t (n_in,), output z_t (N,), error in: L (K, N), error out: zeros (n_in,) (e-prop
     sends nothing further down)."""
@@ -167,10 +160,10 @@ class EpropRecurrent(OnlineLayer, _SGD):
             f, C = self.fmt, self.fmt.coef_bits
             self.var_names = ("w_in", "w_rec")
             hr = f.hidden_headroom
-            self.w_frac = {"w_in": _weight_exp(w_in, f.weight_bits, hr), "w_rec": _weight_exp(w_rec, f.weight_bits, hr)}
+            self.w_frac = {"w_in": weight_exp(w_in, f.weight_bits, hr), "w_rec": weight_exp(w_rec, f.weight_bits, hr)}
             self.w_in = fx.saturate(_q(w_in, self.w_frac["w_in"]), f.weight_bits)
             self.w_rec = fx.saturate(_q(w_rec, self.w_frac["w_rec"]), f.weight_bits)
-            self.msg_frac = f.err_frac + _weight_exp(w_out, f.weight_bits, f.out_headroom)  # fractional bits of L
+            self.msg_frac = f.err_frac + weight_exp(w_out, f.weight_bits, f.out_headroom)  # fractional bits of L
             alpha, rho = (_np(t) for t in self.cell.effective())
             kappa = np.asarray(kappa, dtype=np.float64)
             self.c = {"AL": _q(alpha, C), "OMA": _q(1 - alpha, C), "RHO": _q(rho, C),
@@ -319,7 +312,7 @@ class EpropRecurrent(OnlineLayer, _SGD):
         return out
 
 
-class LIReadout(OnlineHead, _SGD):
+class LIReadout(OnlineHead, SGD):
     """Leaky-integrator readout y = kappa y + (1-kappa)(w_out z + b_out) with its exact
     eligibility e^o; error = softmax(y) - onehot; sends L = g_k w_out[k, j] (K, N) down."""
 
@@ -335,7 +328,7 @@ class LIReadout(OnlineHead, _SGD):
         w, b = _np(model.w_out), _np(model.b_out)
         if fixed:
             f, C = self.fmt, self.fmt.coef_bits
-            self.w_frac = _weight_exp(w, f.weight_bits, f.out_headroom)
+            self.w_frac = weight_exp(w, f.weight_bits, f.out_headroom)
             self.out_frac = f.state_frac
             self.w_out = fx.saturate(_q(w, self.w_frac), f.weight_bits)
             self.b_out = fx.saturate(_q(b, self.w_frac), f.weight_bits)

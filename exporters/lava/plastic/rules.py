@@ -21,7 +21,7 @@ PLASTIC_RULES: dict[str, str] = {
     "hypr": "exporters.lava.plastic.eprop:eprop_rule",  # HYPR's update is e-prop's for every lam: lam = 1 here
 }
 _EPROP_FIXED = ("weight_bits", "trace_frac", "trace_bits", "coef_bits", "state_frac", "err_bits", "acc_frac",
-                "acc_bits", "lut_frac", "input_frac")
+                "acc_bits", "lut_frac", "input_frac", "hidden_headroom", "out_headroom")
 # learning-table keys each rule forwards to its layer builder (everything else is refused)
 RULE_OPTIONS: dict[str, tuple[str, ...]] = {
     "stop": ("variant", "alpha_min", "alpha_max", "theta_min"),

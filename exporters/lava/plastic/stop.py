@@ -39,6 +39,7 @@ import numpy as np
 
 from exporters.lava.plastic import fixed as fx
 from exporters.lava.plastic.layer import OnlineHead, OnlineLayer
+from exporters.lava.plastic.sgd import SGD, weight_exp
 
 V_FRAC = 12
 TRACE_FRAC = 8
@@ -49,31 +50,7 @@ PHI_LUT = fx.exp_lut(6, PHI_FRAC)           # |v - theta| in steps of 2^-6
 SOFTMAX_LUT = fx.exp_lut(6, 16, span=24.0)  # (y_max - y) in steps of 2^-6
 
 
-class _SGD:
-    """Shared update mechanics: learning rate (float, or mantissa + shift in fixed point),
-    stochastic rounding generator, weight format."""
-
-    def _init_sgd(self, lr: float, fixed: bool, weight_bits: int, seed: int) -> None:
-        self.lr, self.fixed, self.weight_bits = float(lr), bool(fixed), int(weight_bits)
-        self.lr_m, self.lr_e = fx.mantissa_shift(lr) if fixed else (0, 0)
-        self.rng = np.random.default_rng(seed)
-
-    def _weight_exp(self, w: np.ndarray) -> int:
-        """Fractional bits of the weight mantissas: max |w| takes half of the signed range."""
-        top = 2 ** (self.weight_bits - 1) - 1
-        m = float(np.max(np.abs(w))) or 1.0
-        return int(np.floor(np.log2(top / (2.0 * m))))
-
-    def _step(self, q: np.ndarray, acc: np.ndarray | float, n: int, acc_frac: int, q_frac: int) -> np.ndarray:
-        """Fixed-point SGD increment of a parameter with ``q_frac`` fractional bits from an
-        accumulator with ``acc_frac`` fractional bits, mean over n samples, stochastic rounding."""
-        num = -self.lr_m * np.asarray(acc, dtype=np.int64)
-        if n > 1:
-            num = num // n
-        return fx.stochastic_shift(num, self.lr_e + acc_frac - q_frac, self.rng)
-
-
-class STOPHidden(OnlineLayer, _SGD):
+class STOPHidden(OnlineLayer, SGD):
     """One dense STOP LIF layer (``blocks.{index}`` of a STOPNet), float or fixed point."""
 
     var_names = ("weight", "bias", "v_threshold", "alpha")
@@ -92,7 +69,7 @@ class STOPHidden(OnlineLayer, _SGD):
         if fixed:
             if self.input_frac > TRACE_FRAC:
                 raise ValueError(f"blocks.{index}: input_frac {input_frac} > trace resolution {TRACE_FRAC} bits")
-            self.w_frac = self._weight_exp(weight)
+            self.w_frac = weight_exp(weight, weight_bits)
             self.weight = fx.saturate(fx.to_fixed(weight, self.w_frac), weight_bits)
             self.bias = fx.saturate(fx.to_fixed(bias, V_FRAC), STATE_BITS)
             self.v_threshold = fx.saturate(fx.to_fixed(v_threshold, V_FRAC), STATE_BITS)
@@ -190,7 +167,7 @@ class STOPHidden(OnlineLayer, _SGD):
                 p + "lif.alpha": self.alpha * 2.0 ** -fx.DECAY_BITS}
 
 
-class CEReadout(OnlineHead, _SGD):
+class CEReadout(OnlineHead, SGD):
     """Stateless linear readout ``y = W_o s + b_o`` trained on the per-step cross-entropy / T."""
 
     var_names = ("weight", "bias")
@@ -203,7 +180,7 @@ class CEReadout(OnlineHead, _SGD):
         self.steps = int(steps)
         self._init_sgd(lr, fixed, weight_bits, seed)
         if fixed:
-            self.w_frac = self._weight_exp(weight)
+            self.w_frac = weight_exp(weight, weight_bits)
             self.weight = fx.saturate(fx.to_fixed(weight, self.w_frac), weight_bits)
             self.bias = fx.saturate(fx.to_fixed(bias, V_FRAC), STATE_BITS)
         else:
