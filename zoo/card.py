@@ -35,15 +35,23 @@ def _fmt(v: Any) -> str:
 
 def _benchmarks(name: str, paper: str) -> list[str]:
     """Runnable benchmark modules and their measured result files for this model's paper
-    (``benchmarks/<paper>/``, matched by the model-name prefix or the paper label)."""
+    (``benchmarks/<paper>/``, matched by the model-name prefix or the paper label), and the
+    online-learning-in-Lava results of recipes that train this model (``benchmarks/online_lava/``,
+    files named after the model)."""
     bench = ROOT / "benchmarks"
     lines: list[str] = []
     for d in sorted(p for p in bench.iterdir() if p.is_dir() and (p / "__init__.py").exists()) if bench.exists() else []:
-        if not (name.split("-")[0] == d.name or d.name.lower() in paper.lower().replace("-", "")):
+        per_model = d.name == "online_lava"
+        files = sorted((d / "results").glob("*")) if (d / "results").exists() else []
+        if per_model:
+            files = [f for f in files if f.stem.startswith(name)]
+            if not files:
+                continue
+        elif not (name.split("-")[0] == d.name or d.name.lower() in paper.lower().replace("-", "")):
             continue
         mods = sorted(m.stem for m in d.glob("*.py") if m.stem not in ("__init__", "common"))
         lines += [f"- `python -m benchmarks.{d.name}.{m}`" for m in mods]
-        for f in sorted((d / "results").glob("*")) if (d / "results").exists() else []:
+        for f in files:
             if f.suffix == ".png":
                 lines.append(f"\n  ![{f.stem}](../benchmarks/{d.name}/results/{f.name})\n")
             elif f.suffix == ".json":
