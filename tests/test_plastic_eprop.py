@@ -250,7 +250,7 @@ def test_float_training_equals_torch_sgd():
     x = (rng.random((n, T, 3)) < 0.4).astype(np.float64)
     y = np.full((n, T), -1)
     y[:, T - lab:] = rng.integers(0, 4, n)[:, None]
-    res = emulate(eprop_rule(m, T, lr, label_steps=lab), Schedule(x, y, np.ones(n, bool), batch_size=3))
+    res = emulate(eprop_rule(m, T, lr, label_steps=lab, learn=["w_in", "w_rec", "w_out", "b_out"]), Schedule(x, y, np.ones(n, bool), batch_size=3))
     ref = copy.deepcopy(m)
     learned = [ref.w_in, ref.w_rec, ref.w_out, ref.b_out]
     opt = torch.optim.SGD(learned, lr=lr)

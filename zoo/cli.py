@@ -110,13 +110,16 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    import torch
+
     from zoo.train import load_recipe, train
 
     recipe = load_recipe(args.recipe)
     out = args.out or f"runs/{recipe['name']}"
     meta = train(recipe, out, log=lambda m: print(m, file=sys.stderr), nproc=getattr(args, "nproc", 1),
                  device=getattr(args, "device", "cpu"), backend=getattr(args, "backend", "torch"),
-                 evals_per_epoch=getattr(args, "evals_per_epoch", 1), test_samples=getattr(args, "test_samples", None))
+                 evals_per_epoch=getattr(args, "evals_per_epoch", 1), test_samples=getattr(args, "test_samples", None),
+                 dtype=getattr(torch, getattr(args, "dtype", "float32")))
     if "file" not in meta:  # a non-zero rank of a torchrun job: rank 0 reports
         return
     print(json.dumps({"weights": str(Path(out) / meta["file"]), "sha256": meta["sha256"],
@@ -187,8 +190,10 @@ def make_parser() -> argparse.ArgumentParser:
                    choices=["torch", "lava-float", "lava-fixed", "emulator-float", "emulator-fixed"],
                    help="where the online rule learns: torch, or inside Lava (float64 / Loihi fixed point) "
                         "or its bit-exact emulator (recipe needs optimizer = \"sgd\")")
-    s.add_argument("--evals-per-epoch", type=int, default=1, help="test evaluations per epoch (Lava backends)")
-    s.add_argument("--test-samples", type=int, help="evaluate on the first N test samples (Lava backends)")
+    s.add_argument("--evals-per-epoch", type=int, default=1, help="test evaluations per epoch")
+    s.add_argument("--test-samples", type=int, help="evaluate on the first N test samples")
+    s.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="torch training precision (float64 to compare step for step with --backend lava-float)")
     s.set_defaults(fn=cmd_train)
     s = sub.add_parser("nir", help="run any NIR file")
     nsub = s.add_subparsers(dest="nir_cmd", required=True)

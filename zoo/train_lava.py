@@ -60,7 +60,7 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     ``model`` and returns (history, run info). ``learn``: the [learning] table without rule,
     epochs, batch_size and train_samples."""
     from exporters.lava.plastic import run as plastic_run
-    from exporters.lava.plastic.rules import plastic_layers
+    from exporters.lava.plastic.rules import RULE_OPTIONS, plastic_layers
 
     if backend not in BACKENDS:
         raise ZooError(f"unknown training backend {backend!r}; choose torch or one of {', '.join(BACKENDS)}")
@@ -68,12 +68,18 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     rule = recipe["learning"]["rule"]
     steps = int(inputs.shape[1])
     source = f"recipe {recipe.get('_path', recipe['name'])}"
+    x_test, y_test = task.load("test", n=test_samples, **task_cfg)
+    tr_targets, te_targets = step_targets(task.name, targets, steps), step_targets(task.name, y_test, steps)
+    if "label_steps" in RULE_OPTIONS.get(rule, ()) and "label_steps" not in learn:
+        counts = np.unique((tr_targets >= 0).sum(axis=1))
+        if len(counts) != 1:
+            raise ZooError(f"{source}: training samples have {counts.tolist()} labelled steps; {rule} in Lava "
+                           "normalises each step's error by one constant count (set [learning] label_steps)")
+        learn = {**learn, "label_steps": int(counts[0])}  # the torch loss is a mean over labelled steps
     try:
         layers = plastic_layers(rule, model, steps, learn, fixed, seed, recipe.get("lava_fixed"), source)
     except ValueError as exc:
         raise ZooError(str(exc)) from None
-    x_test, y_test = task.load("test", n=test_samples, **task_cfg)
-    tr_targets, te_targets = step_targets(task.name, targets, steps), step_targets(task.name, y_test, steps)
     xs, ts, ls, segments = [], [], [], []  # segments: (kind, start sample, count, epoch)
     pos, n = 0, len(inputs)
     for e, order in enumerate(orders):

@@ -224,13 +224,20 @@ def _accumulate(p: torch.nn.Parameter, g: torch.Tensor) -> None:
 # ----------------------------------------------------------------------------- learners
 class GradientLearner:
     """Optimizer, optional linear learning-rate decay to ``lr_final_frac*lr`` over
-    ``total_steps`` optimizer steps, gradient clipping; subclasses fill ``param.grad``."""
+    ``total_steps`` optimizer steps, gradient clipping; subclasses fill ``param.grad``.
+    ``learn``: names of the parameters to train (default: all), e.g. the synaptic weights only,
+    as the rules do inside Lava."""
 
     def __init__(self, model: torch.nn.Module, task: Task, optimizer: str = "adam", lr: float = 1e-2,
                  total_steps: int | None = None, lr_final_frac: float = 0.0, grad_clip: float | None = None,
-                 **opt_kw: Any) -> None:
+                 learn: list[str] | None = None, **opt_kw: Any) -> None:
         self.model, self.task, self.grad_clip = model, task, grad_clip
-        self.optimizer = make_optimizer(model.parameters(), optimizer, lr, **opt_kw)
+        named = dict(model.named_parameters())
+        unknown = sorted(set(learn or ()) - set(named))
+        if unknown:
+            raise ValueError(f"learn: {unknown} are not parameters of the model (it has {sorted(named)})")
+        params = [named[n] for n in learn] if learn is not None else list(named.values())
+        self.optimizer = make_optimizer(params, optimizer, lr, **opt_kw)
         self.scheduler = None
         if total_steps:
             f = float(lr_final_frac)

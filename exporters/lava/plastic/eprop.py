@@ -428,9 +428,18 @@ def eprop_layers(model, fixed: bool, lr: float, seed: int = 0, err_scale: float 
 
 
 def eprop_rule(model, steps: int, lr: float, fixed: bool = False, seed: int = 0, label_steps: int | None = None,
-               learn_cell: bool = False, **fixed_kw) -> list[OnlineLayer]:
+               learn_cell: bool = False, learn: list[str] | None = None, **fixed_kw) -> list[OnlineLayer]:
     """:func:`eprop_layers` with the signature of :mod:`.rules` (``fn(model, steps, lr, fixed,
     seed, **options)``): ``err_scale = 1 / label_steps`` (default ``steps``), the number of
-    labelled steps per sample, so a batch is one SGD step on the torch masked mean NLL."""
+    labelled steps per sample, so a batch is one SGD step on the torch masked mean NLL.
+    ``learn`` (the recipe's list of trained parameters, which the torch learner also obeys) must
+    name exactly what the layers train: w_in, w_rec, w_out, b_out (+ the cell's with
+    ``learn_cell``); tau_out never learns here."""
+    trained = {"w_in", "w_rec", "w_out", "b_out"}
+    if learn_cell:
+        trained |= {n for n, _ in model.named_parameters() if n.startswith("cell.")}
+    if learn is None or set(learn) != trained:
+        raise ValueError(f"e-prop in Lava trains {sorted(trained)}; set [learning] learn = {sorted(trained)} "
+                         f"so that torch trains the same parameters (got learn = {learn})")
     return eprop_layers(model, fixed, lr, seed, err_scale=1.0 / (label_steps or steps), learn_cell=learn_cell,
                         **fixed_kw)

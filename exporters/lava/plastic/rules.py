@@ -25,8 +25,8 @@ _EPROP_FIXED = ("weight_bits", "trace_frac", "trace_bits", "coef_bits", "state_f
 # learning-table keys each rule forwards to its layer builder (everything else is refused)
 RULE_OPTIONS: dict[str, tuple[str, ...]] = {
     "stop": ("variant", "alpha_min", "alpha_max", "theta_min"),
-    "eprop": ("label_steps", "learn_cell"),
-    "hypr": ("label_steps", "learn_cell", "lam"),
+    "eprop": ("label_steps", "learn_cell", "learn"),
+    "hypr": ("label_steps", "learn_cell", "learn", "lam"),
 }
 FIXED_OPTIONS: dict[str, tuple[str, ...]] = {
     "stop": ("weight_bits", "trace_bits", "input_frac"),
@@ -67,4 +67,7 @@ def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], 
         learning.pop(key, None)
     module, fn = PLASTIC_RULES[rule].split(":")
     build = getattr(importlib.import_module(module), fn)
-    return build(model, steps, lr, fixed=fixed, seed=seed, **learning, **(fixed_options if fixed else {}))
+    try:
+        return build(model, steps, lr, fixed=fixed, seed=seed, **learning, **(fixed_options if fixed else {}))
+    except (ValueError, NotImplementedError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
