@@ -182,3 +182,15 @@ def test_zoo_train_backend_writes_weights_and_history(tmp_path):
     with pytest.raises(ZooError, match="plain SGD"):
         train(recipe, tmp_path / "x", progress=False, backend="lava-fixed")
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_train_backend_refusals_are_one_line(tmp_path, capsys):
+    from zoo.cli import main
+
+    out = tmp_path / "out"
+    assert main(["train", "recipes/stop-digits-fc.toml", "--backend", "lava-fixed", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "recipes/stop-digits-fc.toml" in err and "optimizer = 'adam'" in err and "Traceback" not in err
+    assert main(["train", "recipes/star-gestures.toml", "--backend", "lava-float", "--out", str(out)]) == 2
+    assert "rule 'tbptt' does not run inside Lava" in capsys.readouterr().err
+    assert not out.exists()
