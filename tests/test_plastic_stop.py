@@ -149,7 +149,7 @@ def test_refusals_name_the_problem(digits):
     with pytest.raises(ValueError, match=r"\['grad_clip'\]"):
         plastic_layers("stop", _net(), T, {"optimizer": "sgd", "lr": 0.1, "grad_clip": 1.0}, False)
     with pytest.raises(ValueError, match="does not run inside Lava"):
-        plastic_layers("tbptt", _net(), T, {"lr": 0.1}, False)
+        plastic_layers("gamma_online", _net(), T, {"lr": 0.1}, False)
     with pytest.raises(ValueError, match="blocks.0 is Conv2d"):
         stop_layers(stop_digits_conv(), T, 0.1)
     coarse = Schedule(x[:2].numpy() / 3.0, np.zeros((2, T), int), np.ones(2, bool))
@@ -191,6 +191,6 @@ def test_cli_train_backend_refusals_are_one_line(tmp_path, capsys):
     assert main(["train", "recipes/stop-digits-fc.toml", "--backend", "lava-fixed", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "recipes/stop-digits-fc.toml" in err and "optimizer = 'adam'" in err and "Traceback" not in err
-    assert main(["train", "recipes/star-gestures.toml", "--backend", "lava-float", "--out", str(out)]) == 2
-    assert "rule 'tbptt' does not run inside Lava" in capsys.readouterr().err
+    assert main(["train", "recipes/gamma-delay.toml", "--backend", "lava-float", "--out", str(out)]) == 2
+    assert "rule 'gamma_online' does not run inside Lava" in capsys.readouterr().err
     assert not out.exists()

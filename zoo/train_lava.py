@@ -4,7 +4,8 @@ learns inside Lava (or in its bit-exact emulator) instead of torch.
 The network starts from the same initial parameters as the torch run (same seed, same
 builder), sees the training samples in the same order (:func:`zoo.train.data_orders`), and
 updates with plain SGD after every ``batch_size`` samples — what ``zoo train`` does in torch
-with ``optimizer = "sgd"``. The test split is evaluated ``evals_per_epoch`` times per epoch
+with ``optimizer = "sgd"`` (or after every time step for ``tbptt`` with ``update_every = 1``,
+which needs ``batch_size = 1``). The test split is evaluated ``evals_per_epoch`` times per epoch
 *in the same backend*, by samples that run through the same processes with learning off, so the
 learning curve is measured where the learning happens. The plastic layers are
 :mod:`exporters.lava.plastic` (rule registry: :mod:`exporters.lava.plastic.rules`).
@@ -42,6 +43,20 @@ def step_targets(task_name: str, targets: torch.Tensor, steps: int) -> np.ndarra
     return out
 
 
+def with_label_steps(rule: str, learn: dict[str, Any], targets: np.ndarray, source: str) -> dict[str, Any]:
+    """``learn`` plus ``label_steps`` (labelled steps per sample, from per-step ``targets``) for
+    rules that normalise each step's error by it — the torch loss is a mean over labelled steps."""
+    from exporters.lava.plastic.rules import RULE_OPTIONS
+
+    if "label_steps" not in RULE_OPTIONS.get(rule, ()) or "label_steps" in learn:
+        return learn
+    counts = np.unique((targets >= 0).sum(axis=1))
+    if len(counts) != 1:
+        raise ZooError(f"{source}: training samples have {counts.tolist()} labelled steps; {rule} in Lava "
+                       "normalises each step's error by one constant count (set [learning] label_steps)")
+    return {**learn, "label_steps": int(counts[0])}
+
+
 def per_step_ce(outputs: np.ndarray, targets: np.ndarray) -> float:
     """Mean cross-entropy of ``outputs`` (N, T, K) over the steps with a target >= 0."""
     mask = targets >= 0
@@ -60,7 +75,7 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     ``model`` and returns (history, run info). ``learn``: the [learning] table without rule,
     epochs, batch_size and train_samples."""
     from exporters.lava.plastic import run as plastic_run
-    from exporters.lava.plastic.rules import RULE_OPTIONS, plastic_layers
+    from exporters.lava.plastic.rules import RULE_OPTIONS, plastic_layers, update_every_step
 
     if backend not in BACKENDS:
         raise ZooError(f"unknown training backend {backend!r}; choose torch or one of {', '.join(BACKENDS)}")
@@ -70,16 +85,15 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     source = f"recipe {recipe.get('_path', recipe['name'])}"
     x_test, y_test = task.load("test", n=test_samples, **task_cfg)
     tr_targets, te_targets = step_targets(task.name, targets, steps), step_targets(task.name, y_test, steps)
-    if "label_steps" in RULE_OPTIONS.get(rule, ()) and "label_steps" not in learn:
-        counts = np.unique((tr_targets >= 0).sum(axis=1))
-        if len(counts) != 1:
-            raise ZooError(f"{source}: training samples have {counts.tolist()} labelled steps; {rule} in Lava "
-                           "normalises each step's error by one constant count (set [learning] label_steps)")
-        learn = {**learn, "label_steps": int(counts[0])}  # the torch loss is a mean over labelled steps
+    learn = with_label_steps(rule, learn, tr_targets, source)
     try:
         layers = plastic_layers(rule, model, steps, learn, fixed, seed, recipe.get("lava_fixed"), source)
     except ValueError as exc:
         raise ZooError(str(exc)) from None
+    per_step = update_every_step(rule, learn)
+    if per_step and batch_size != 1:
+        raise ZooError(f"{source}: {rule} with update_every = 1 updates after every time step; inside Lava the samples "
+                       f"run one after another, so set [learning] batch_size = 1 (got {batch_size})")
     xs, ts, ls, segments = [], [], [], []  # segments: (kind, start sample, count, epoch)
     pos, n = 0, len(inputs)
     for e, order in enumerate(orders):
@@ -90,7 +104,8 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
             segments.append(("train", pos, b - a, e + b / n)); pos += b - a
             xs.append(x_test.numpy()); ts.append(te_targets); ls.append(np.zeros(len(x_test), bool))
             segments.append(("test", pos, len(x_test), e + b / n)); pos += len(x_test)
-    schedule = plastic_run.Schedule(np.concatenate(xs), np.concatenate(ts), np.concatenate(ls), batch_size)
+    schedule = plastic_run.Schedule(np.concatenate(xs), np.concatenate(ts), np.concatenate(ls), batch_size,
+                                    update_every_step=per_step)
     if progress:
         log(f"training {rule} in {backend}: {pos} samples x {steps} steps ({int(schedule.learn.sum())} learning)")
     try:

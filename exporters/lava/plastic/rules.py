@@ -7,6 +7,9 @@ in Lava with plain SGD (``optimizer = "sgd"``, no momentum): Adam's per-paramete
 no counterpart in the on-chip rules. Fixed-point options come from the recipe's
 ``[lava_fixed]`` table (e.g. ``weight_bits``, ``trace_bits``; every rule also takes
 ``round_seed``, the seed of the stochastic-rounding generators, default the recipe seed).
+``lr_decay = 1`` (constant rate) is accepted; any other value is refused like every other
+unsupported key. :func:`update_every_step` tells whether a rule updates after every time step
+(``tbptt`` with ``update_every = 1``, its default) instead of after every batch.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ PLASTIC_RULES: dict[str, str] = {
     "stop": "exporters.lava.plastic.stop:stop_layers",
     "eprop": "exporters.lava.plastic.eprop:eprop_rule",
     "hypr": "exporters.lava.plastic.eprop:eprop_rule",  # HYPR's update is e-prop's for every lam: lam = 1 here
+    "tbptt": "exporters.lava.plastic.star:star_layers",  # STAR-SNN's TBPTT, K = 1 only
 }
 _EPROP_FIXED = ("weight_bits", "trace_frac", "trace_bits", "coef_bits", "state_frac", "err_bits", "acc_frac",
                 "acc_bits", "lut_frac", "input_frac", "hidden_headroom", "out_headroom")
@@ -27,13 +31,22 @@ RULE_OPTIONS: dict[str, tuple[str, ...]] = {
     "stop": ("variant", "alpha_min", "alpha_max", "theta_min"),
     "eprop": ("label_steps", "learn_cell", "learn"),
     "hypr": ("label_steps", "learn_cell", "learn", "lam"),
+    "tbptt": ("K", "update_every"),
 }
 FIXED_OPTIONS: dict[str, tuple[str, ...]] = {
     "stop": ("weight_bits", "trace_bits", "input_frac"),
     "eprop": _EPROP_FIXED,
     "hypr": _EPROP_FIXED,
+    "tbptt": ("weight_bits", "in_headroom", "rec_headroom", "out_headroom", "input_frac"),
 }
 IGNORED = {"hypr": ("lam",)}  # accepted for recipe compatibility, no effect on the update
+
+
+def update_every_step(rule: str, learning: dict[str, Any]) -> bool:
+    """Whether ``rule`` with the recipe's ``[learning]`` table applies its updates after every
+    time step (TBPTT(1) with ``update_every = 1``, the torch learner's default) rather than after
+    every ``batch_size`` samples (``update_every = None``)."""
+    return rule == "tbptt" and learning.get("update_every", 1) == 1
 
 
 def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], fixed: bool, seed: int = 0,
@@ -51,6 +64,8 @@ def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], 
     if "lr" not in learning:
         raise ValueError(f"{source}: [learning] needs lr")
     lr = float(learning.pop("lr"))
+    if float(learning.get("lr_decay", 1.0)) == 1.0:
+        learning.pop("lr_decay", None)  # a constant rate: what the plastic layers do
     unknown = sorted(set(learning) - set(RULE_OPTIONS[rule]))
     if unknown:
         raise ValueError(f"{source}: [learning] keys {unknown} are not supported by {rule!r} inside Lava "

@@ -2,7 +2,9 @@
 
 A :class:`Schedule` lays samples end to end (``T`` steps each): inputs (N, T, n_in), per-step
 targets (N, T) (-1: no loss at that step), which samples learn, and the batch size (updates
-are applied after every ``batch_size`` learning samples and after the last one). Samples that
+are applied after every ``batch_size`` learning samples and after the last one), or
+``update_every_step`` (an update after every learning time step, e.g. TBPTT(1) with
+``update_every = 1``; needs ``batch_size = 1``: samples run one after another). Samples that
 do not learn are evaluated with the current parameters, so one run yields a learning curve.
 
 ``run_lava`` builds one Lava process per layer (:mod:`.procs`) fed by RingBuffer sources (inputs
@@ -28,6 +30,7 @@ class Schedule:
     targets: np.ndarray  # (N, T) int, -1 = no loss
     learn: np.ndarray    # (N,) bool
     batch_size: int = 1
+    update_every_step: bool = False  # apply the updates after every learning step (batch_size 1)
 
     def __post_init__(self) -> None:
         self.inputs = np.asarray(self.inputs, dtype=np.float64)
@@ -39,6 +42,9 @@ class Schedule:
                              f"learn {self.learn.shape} (want {(n,)})")
         if self.batch_size < 1:
             raise ValueError(f"schedule: batch_size must be >= 1, got {self.batch_size}")
+        if self.update_every_step and self.batch_size != 1:
+            raise ValueError(f"schedule: updates after every time step need batch_size = 1 (got {self.batch_size}): "
+                             "samples run one after another, so a step cannot average over a batch of samples")
 
     @property
     def steps(self) -> int:
@@ -48,6 +54,8 @@ class Schedule:
         """Per step: ``learn`` (bool) and ``update`` (0, or the number of samples averaged)."""
         n, T = self.targets.shape
         learn = np.repeat(self.learn, T)
+        if self.update_every_step:
+            return learn, learn.astype(np.int64)
         update = np.zeros(n * T, dtype=np.int64)
         count = 0
         last = np.flatnonzero(self.learn)[-1] if self.learn.any() else -1

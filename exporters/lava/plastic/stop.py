@@ -174,13 +174,13 @@ class CEReadout(OnlineHead, SGD):
     out_frac = V_FRAC
 
     def __init__(self, weight: np.ndarray, bias: np.ndarray, steps: int, lr: float, fixed: bool = False,
-                 weight_bits: int = 8, seed: int = 0) -> None:
+                 weight_bits: int = 8, seed: int = 0, headroom: int = 1) -> None:
         self.n_out, self.n_in = weight.shape
         self.err_in_shape, self.err_out_shape = (self.n_out,), (self.n_in,)
         self.steps = int(steps)
         self._init_sgd(lr, fixed, weight_bits, seed)
         if fixed:
-            self.w_frac = weight_exp(weight, weight_bits)
+            self.w_frac = weight_exp(weight, weight_bits, headroom)
             self.weight = fx.saturate(fx.to_fixed(weight, self.w_frac), weight_bits)
             self.bias = fx.saturate(fx.to_fixed(bias, V_FRAC), STATE_BITS)
         else:
