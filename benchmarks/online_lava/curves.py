@@ -44,6 +44,14 @@ def run(recipe: dict, backend: str, evals: int, test_samples: int | None, weight
     return {"history": meta["meta"]["history"], "seconds": round(wall, 1), "lava": meta["meta"].get("lava")}
 
 
+def load_task_steps(recipe: dict) -> int:
+    """Time steps per sample of the recipe's task."""
+    from zoo.tasks import get_task
+
+    task_cfg = {k: v for k, v in recipe["task"].items() if k != "name"}
+    return int(get_task(recipe["task"]["name"]).load("train", n=1, **task_cfg)[0].shape[1])
+
+
 def _timed_train(recipe: dict, backend: str, samples: int) -> float:
     r = copy.deepcopy(recipe)
     r["learning"].update(train_samples=samples, epochs=1)
@@ -57,14 +65,50 @@ def step_cost(recipe: dict, backend: str, samples: int) -> float:
     """Marginal seconds per training time step: (time for 3n samples - time for n) / (2n T), so
     fixed costs (Lava compile and start-up, data loading, file output) cancel; best of two
     repetitions (the first torch call in a process pays one-off initialisation)."""
-    steps = int(recipe["task"].get("steps") or 0) or None
-    if steps is None:
-        from zoo.tasks import get_task
-
-        task_cfg = {k: v for k, v in recipe["task"].items() if k != "name"}
-        steps = int(get_task(recipe["task"]["name"]).load("train", n=1, **task_cfg)[0].shape[1])
+    steps = load_task_steps(recipe)
     return min((_timed_train(recipe, backend, 3 * samples) - _timed_train(recipe, backend, samples))
                / (2 * samples * steps) for _ in range(2))
+
+
+def divergence(recipe: dict, every: int, epochs: int) -> list[list[float]]:
+    """[[samples seen, max |parameter difference|], ...] between the torch learner (float64) and
+    the float plastic layers (Lava float's arithmetic, run by the emulator) on the same samples:
+    how fast float64 rounding-order differences grow during training."""
+    from exporters.lava.plastic.rules import plastic_layers
+    from exporters.lava.plastic.run import Schedule, emulate
+    from zoo.learning import make_learner
+    from zoo.registry import get_entry
+    from zoo.tasks import get_task
+    from zoo.train import data_orders
+    from zoo.train_lava import step_targets, with_label_steps
+
+    learn = {k: v for k, v in recipe["learning"].items() if k not in ("rule", "epochs", "batch_size", "train_samples")}
+    rule, batch = recipe["learning"]["rule"], int(recipe["learning"].get("batch_size", 1))
+    task_cfg = {k: v for k, v in recipe["task"].items() if k != "name"}
+    task = get_task(recipe["task"]["name"])
+    x, y = task.load("train", **task_cfg)
+    n = int(recipe["learning"].get("train_samples") or len(x))
+    x, y = x[:n], y[:n]
+    idx = torch.cat(data_orders(n, int(recipe.get("seed", 0)), epochs))
+    torch.manual_seed(int(recipe.get("seed", 0)))
+    model = get_entry(recipe["model"]).builder(**recipe.get("model_config", {})).double()
+    steps = int(x.shape[1])
+    targets = step_targets(task.name, y, steps)
+    layers = plastic_layers(rule, copy.deepcopy(model), steps, with_label_steps(rule, learn, targets, "recipe"), False,
+                            int(recipe.get("seed", 0)))
+    cps = tuple(range(0, len(idx) + 1, every))
+    emu = emulate(layers, Schedule(x.numpy()[idx], targets[idx], np.ones(len(idx), bool), batch), checkpoints=cps)
+    learner = make_learner(rule, model, task, **learn)
+    out = []
+    for i in range(0, len(idx) + 1, batch):
+        if i in emu.checkpoints:
+            state = dict(model.named_parameters())
+            out.append([i, max(float(np.max(np.abs(v - state[k].detach().numpy())))
+                               for k, v in emu.checkpoints[i].items() if k in state)])
+        if i < len(idx):
+            b = idx[i:i + batch]
+            learner.step((x[b].double(), y[b]))
+    return out
 
 
 def main() -> None:
@@ -77,6 +121,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3,
                     help="rounding seeds per weight width; as many init/order seeds for the float spread")
     ap.add_argument("--cost-samples", type=int, default=100)
+    ap.add_argument("--divergence-every", type=int, default=400, help="samples between parameter comparisons")
     args = ap.parse_args()
     recipe = load_recipe(args.recipe)
     metric = None
@@ -84,6 +129,15 @@ def main() -> None:
     for backend in ("torch", "lava-float", "lava-fixed", "emulator-fixed"):
         print(f"training in {backend} ...", flush=True)
         curves[backend] = run(recipe, backend, args.evals_per_epoch, args.test_samples)
+    rule = recipe["learning"]["rule"]
+    if rule in ("eprop", "hypr"):  # the same update by another algorithm: rounding order alone differs
+        alt = copy.deepcopy(recipe)
+        steps = int(load_task_steps(recipe))
+        alt["learning"].update(rule="hypr", lam=steps)
+        print(f"training in torch, HYPR lambda = {steps} ...", flush=True)
+        curves[f"torch-hypr-lam{steps}"] = run(alt, "torch", args.evals_per_epoch, args.test_samples)
+    print("parameter divergence torch vs float layers ...", flush=True)
+    diverge = divergence(recipe, args.divergence_every, int(recipe["learning"].get("epochs", 1)))
     base_bits = recipe.get("lava_fixed", {}).get("weight_bits", 8)
     metric = next(k for k in curves["torch"]["history"][-1] if k.startswith("test_"))
     final = {b: c["history"][-1][metric] for b, c in curves.items()}
@@ -103,8 +157,13 @@ def main() -> None:
     print("measuring cost per training step ...", flush=True)
     cost = {b: step_cost(recipe, b, args.cost_samples) for b in ("torch", "emulator-float", "emulator-fixed",
                                                                  "lava-float", "lava-fixed")}
+    alt = next((b for b in curves if b.startswith("torch-hypr")), None)
+    if alt:
+        claims[f"{alt} vs torch (same update, other rounding order)"] = {
+            "final_diff_points": round(100 * abs(final[alt] - final["torch"]), 3), "tolerance_points": None,
+            "holds": None}
     res = {"recipe": args.recipe, "metric": metric, "weight_bits": base_bits, "curves": curves, "final": final,
-           "precision": precision, "seeds": args.seeds,
+           "precision": precision, "seeds": args.seeds, "divergence": diverge,
            "claims": claims, "emulator_fixed_equals_lava_fixed":
                curves["emulator-fixed"]["history"] == curves["lava-fixed"]["history"],
            "seconds_per_step": cost, "cost_samples": args.cost_samples,
@@ -154,7 +213,14 @@ def report(res: dict) -> str:
         lines.append(f"| {b} | " + " | ".join(f"{h[m]:.4f}" for h in c["history"]) + f" | {c['seconds']} |")
     lines += ["", "| claim | final diff (points) | tolerance | holds |", "| --- | --- | --- | --- |"]
     for b, c in res["claims"].items():
-        lines.append(f"| {b} vs torch | {c['final_diff_points']} | {c['tolerance_points']} | {c['holds']} |")
+        name = b if " vs " in b else f"{b} vs torch"
+        tol = "-" if c["tolerance_points"] is None else c["tolerance_points"]
+        holds = "-" if c["holds"] is None else c["holds"]
+        lines.append(f"| {name} | {c['final_diff_points']} | {tol} | {holds} |")
+    lines += ["", "Max |parameter difference|, torch (float64) vs the float plastic layers (Lava float's arithmetic), "
+              "same samples:", "", "| samples | " + " | ".join(str(d[0]) for d in res["divergence"]) + " |",
+              "| --- |" + " --- |" * len(res["divergence"]),
+              "| max diff | " + " | ".join(f"{d[1]:.1e}" for d in res["divergence"]) + " |"]
     lines += ["", f"Weight precision (emulator-fixed, bit-exact to Lava fixed; final {m}, {res['seeds']} "
               "stochastic-rounding seeds each; last row: float with other init/order seeds = the spread of the rule "
               "itself):", "", "| weights | mean | std | runs |", "| --- | --- | --- | --- |"]
