@@ -24,9 +24,27 @@ opt-in (``learn_cell=True``): the neuron parameters (``cell.*``, through the tra
 and autograd of the cell's ``effective()``). ``tau_out`` never learns here (the hidden layer's
 traces use the readout's kappa; a moving kappa would have to be sent down every step).
 
-Float64 (``fixed=False``): any HYPR cell (alif, brf, seadlif); the neuron step, spike and
-Jacobians are the torch cell's own functions called on float64 tensors (no second copy of the
-neuron math).
+Float64 (``fixed=False``): any HYPR cell (alif, brf, seadlif). For batch size 1 it equals torch
+:class:`EpropGradient` (``lam=None``) + ``torch.optim.SGD`` on ``model.double()`` bit for bit
+(tests/test_plastic_eprop.py; the recipe gives the same history). It has to: per-sample SGD on
+this recurrent network amplifies a 1-ulp difference ~10x per 100 samples (numpy einsums in
+another order separated the learning curves in epoch 2). So the float path performs torch's own
+operations on tensors of the same shapes (L = 1 step, B = 1 sample), in the same order, calling
+the torch functions rather than copying them: the input current ``xs @ w_in.t()`` on a
+(1, 1, n_in) tensor ``+ z @ w_rec.t()``; the cell's ``step``/``spike``/``jacobians`` on the
+stacked shapes; :func:`~zoo.learning.eligibility.hidden_eprop_step` on traces eps, epsp, F, Fp
+kept as (1, ...) float64 tensors; the readout ``Us = Zs @ w_out.t() + b_out`` and ``Ys`` (einsum
+with ``_decay_matrix(kappa, 1)`` + ``kappa ** arange(1, 2) * y``); the error by
+:func:`~zoo.tasks.seqlabel.masked_nll_grad` (which divides by the number of labelled steps
+``n_lab = 1 / err_scale``, so in float the error carries err_scale and the learning rate is
+``lr``); ``dF = g[:, :, None, :] * w_out.t()`` (sent down as L = dF^T, rebuilt with torch's
+strides); the readout's :func:`~zoo.learning.eligibility.eprop_step`; and SGD's
+``param.add_(grad, alpha=-lr)`` on ``grad = acc[:, slice].clone()`` (``/ n_samples`` for batches
+of several samples: their mean, not bit-identical to torch's batched einsums). A step's trace
+update and gradient are one torch call (the trace update of step t runs in ``backward`` with
+that step's error, or at the next ``forward`` with a zero error when no backward came).
+``grads()`` reports the accumulated sums without err_scale (``n_lab`` x the torch gradient),
+like the fixed path.
 
 Fixed point (``fixed=True``, ALIF only — two states, 12-bit decays, one surrogate table; BRF's
 near-identity Jacobian with dt = 0.01 would need ~23-bit coefficients in every trace product).
@@ -83,6 +101,10 @@ import torch
 from exporters.lava.plastic import fixed as fx
 from exporters.lava.plastic.layer import OnlineHead, OnlineLayer
 from exporters.lava.plastic.sgd import SGD, weight_exp
+from zoo.learning.eligibility import _decay_matrix, eprop_step, hidden_eprop_step
+from zoo.tasks.seqlabel import masked_nll_grad
+
+F64 = torch.float64
 
 
 @dataclass(frozen=True)
@@ -122,6 +144,20 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float64).numpy().copy()
 
 
+def _n_labelled(err_scale: float) -> int | float:
+    """The labelled-step count n with err_scale = 1 / n (an int when it is one, as torch's)."""
+    n = round(1.0 / err_scale)
+    return n if n >= 1 and abs(n * err_scale - 1.0) < 1e-12 else 1.0 / err_scale
+
+
+def _sgd_t(p: np.ndarray, grad: torch.Tensor, lr: float, n: int) -> None:
+    """``torch.optim.SGD``'s CPU step on the numpy parameter ``p`` in place:
+    ``param.add_(grad, alpha=-lr)`` (grad / n for a batch of n samples)."""
+    if n > 1:
+        grad = grad / n
+    torch.from_numpy(p).add_(grad, alpha=-lr)
+
+
 def surrogate_lut(fmt: FixedFormat) -> np.ndarray:
     """ALIF's surrogate ``slayer_grad`` tabulated: entry k = round(2^coef_bits g(k 2^-lut_frac))
     up to |x| = 4 (g < 2^-28 beyond)."""
@@ -140,7 +176,9 @@ class EpropRecurrent(OnlineLayer, SGD):
                  seed: int = 0, err_scale: float = 1.0, learn_cell: bool = False,
                  fmt: FixedFormat | None = None) -> None:
         self.fmt = fmt or FixedFormat()
-        self._init_sgd(lr * err_scale, fixed, self.fmt.weight_bits, seed)
+        # fixed: err_scale in the learning rate; float: in the error (masked_nll_grad / n_lab)
+        self._init_sgd(lr * err_scale if fixed else lr, fixed, self.fmt.weight_bits, seed)
+        self.n_lab = _n_labelled(err_scale)
         self.neuron = model.neuron
         self.n_in, self.n_out = model.n_inputs, model.n_hidden
         self.K = int(np.size(kappa))
@@ -173,11 +211,14 @@ class EpropRecurrent(OnlineLayer, SGD):
         else:
             self.var_names = ("w_in", "w_rec")
             self.w_in, self.w_rec = w_in, w_rec
-            self.kappa = np.asarray(kappa, dtype=np.float64)
+            self.kappa = torch.from_numpy(np.array(kappa, dtype=np.float64))
         self._theta()
-        dt = np.int64 if fixed else np.float64
-        self.acc = np.zeros((self.n_out, self.n_in + self.n_out), dtype=dt)
-        self.acc_p = np.zeros((self.n_out, self.P))
+        if fixed:
+            self.acc = np.zeros((self.n_out, self.n_in + self.n_out), dtype=np.int64)
+            self.acc_p = np.zeros((self.n_out, self.P))
+        else:  # torch's gW, gP (accumulated by hidden_eprop_step)
+            self.acc = torch.zeros(self.n_out, self.n_in + self.n_out, dtype=F64)
+            self.acc_p = torch.zeros(self.n_out, self.P, dtype=F64)
         self.reset()
 
     def _theta(self) -> None:
@@ -187,34 +228,55 @@ class EpropRecurrent(OnlineLayer, SGD):
     # -- state
     def reset(self) -> None:
         N, I, S, K = self.n_out, self.n_in + self.n_out, self.S, self.K
-        dt = np.int64 if self.fixed else np.float64
-        self.h = np.zeros((N, S), dtype=dt)
-        self.z = np.zeros(N, dtype=dt)
-        self.eps = np.zeros((N, I, S), dtype=dt)
-        self.F = np.zeros((N, I, K), dtype=dt)
-        if self.learn_cell:
-            self.epsp = np.zeros((N, self.P, S))
-            self.Fp = np.zeros((N, self.P, K))
+        if self.fixed:
+            self.h = np.zeros((N, S), dtype=np.int64)
+            self.z = np.zeros(N, dtype=np.int64)
+            self.eps = np.zeros((N, I, S), dtype=np.int64)
+            self.F = np.zeros((N, I, K), dtype=np.int64)
+            return
+        # float: torch's state with B = 1 (EpropGradient.__call__)
+        self.h = self.cell.init_state(1, F64)
+        self.zt = torch.zeros(1, N, dtype=F64)
+        self.z = np.zeros(N)
+        self.st = [torch.zeros(1, N, I, S, dtype=F64), torch.zeros(1, N, self.P, S, dtype=F64),
+                   torch.zeros(1, N, I, K, dtype=F64), torch.zeros(1, N, self.P, K, dtype=F64)]
+        self.pending = None  # (J, b, c, psi, x~) of a step whose traces are not yet advanced
+
+    @property
+    def traces(self) -> dict[str, np.ndarray]:
+        """Float: eps (N, I, S), epsp, F (N, I, K), Fp up to the last advanced step."""
+        return {k: t[0].numpy() for k, t in zip(("eps", "epsp", "F", "Fp"), self.st)}
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.fixed:
             return self._forward_fixed(np.asarray(x, dtype=np.int64))
-        x = np.asarray(x, dtype=np.float64)
-        xt = np.concatenate((x, self.z))
-        i = self.w_in @ x + self.w_rec @ self.z
-        with torch.no_grad():
-            h, it = torch.from_numpy(self.h), torch.from_numpy(i)
-            hn = self.cell.step(h, it, self.theta)
-            z = self.cell.spike(hn, self.theta)
-            J, b, c, psi = (t.numpy() for t in self.cell.jacobians(h, it, hn, self.theta))
-        self.h, self.z = hn.numpy(), z.numpy()
-        self.eps = np.einsum("nrs,nis->nir", J, self.eps) + b[:, None, :] * xt[None, :, None]
-        om = 1 - self.kappa
-        self.F = self.kappa * self.F + om * np.einsum("nis,ns->ni", self.eps, psi)[..., None]
-        if self.learn_cell:
-            self.epsp = np.einsum("nrs,nps->npr", J, self.epsp) + c.transpose(0, 2, 1)
-            self.Fp = self.kappa * self.Fp + om * np.einsum("nps,ns->np", self.epsp, psi)[..., None]
+        self._flush()
+        with torch.no_grad():  # EpropGradient._forward for one step (L = 1, B = 1)
+            xs = torch.from_numpy(np.array(x, dtype=np.float64).reshape(1, 1, -1))
+            w_in, w_rec = torch.from_numpy(self.w_in), torch.from_numpy(self.w_rec)
+            i_in = xs @ w_in.t()
+            h, z = self.h, self.zt
+            i = i_in[0] + z @ w_rec.t()
+            hn = self.cell.step(h, i, self.theta)
+            zn = self.cell.spike(hn, self.theta)
+            Hp, Hn, Is, Zp = torch.stack([h]), torch.stack([hn]), torch.stack([i]), torch.stack([z])
+            Xs = torch.cat((xs, Zp), -1)
+            J, b, c, psi = self.cell.jacobians(Hp, Is, Hn, self.theta)
+        self.pending = (J[0], b[0], c[0], psi[0], Xs[0])
+        self.h, self.zt = hn, zn
+        self.z = zn[0].numpy().copy()
         return self.z.copy()
+
+    def _advance(self, dF: torch.Tensor) -> None:
+        """The pending step's hidden_eprop_step with the readout-filtered error dF (1, N, K)."""
+        J, b, c, psi, x = self.pending
+        self.pending = None
+        with torch.no_grad():
+            hidden_eprop_step(J, b, c, psi, x, dF, self.kappa, self.st, self.acc, self.acc_p)
+
+    def _flush(self) -> None:
+        if self.pending is not None:  # a step without backward: its error is zero
+            self._advance(torch.zeros(1, self.n_out, self.K, dtype=F64))
 
     def _spike_x(self, v: np.ndarray, A: np.ndarray) -> np.ndarray:
         """v - theta0 - beta_a A at state_frac (the spike argument)."""
@@ -249,36 +311,42 @@ class EpropRecurrent(OnlineLayer, SGD):
         return z.copy()
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        if not self.fixed:
+            return self._backward_float(g)
         if not np.any(g):  # nothing to learn (and no random draws: Lava and emulator stay in step)
-            return np.zeros(self.err_out_shape, dtype=np.int64 if self.fixed else np.float64)
-        if self.fixed:
-            f = self.fmt
-            prod = np.einsum("nik,kn->ni", self.F, np.asarray(g, dtype=np.int64))
-            d = fx.stochastic_shift(prod, f.trace_frac + self.msg_frac - f.acc_frac, self.rng)
-            self.acc = fx.saturate(self.acc + d, f.acc_bits)
             return np.zeros(self.err_out_shape, dtype=np.int64)
-        g = np.asarray(g, dtype=np.float64)
-        self.acc += np.einsum("nik,kn->ni", self.F, g)
-        if self.learn_cell:
-            self.acc_p += np.einsum("npk,kn->np", self.Fp, g)
+        f = self.fmt
+        prod = np.einsum("nik,kn->ni", self.F, np.asarray(g, dtype=np.int64))
+        d = fx.stochastic_shift(prod, f.trace_frac + self.msg_frac - f.acc_frac, self.rng)
+        self.acc = fx.saturate(self.acc + d, f.acc_bits)
+        return np.zeros(self.err_out_shape, dtype=np.int64)
+
+    def _backward_float(self, g: np.ndarray) -> np.ndarray:
+        """g = L (K, N) = dF^T: dF rebuilt with the strides of torch's ``g[:, :, None, :] * w_out.t()``."""
+        if self.pending is None:
+            return np.zeros(self.err_out_shape)
+        N, K = self.n_out, self.K
+        L = torch.from_numpy(np.array(g, dtype=np.float64).reshape(K, N))
+        self._advance(L.as_strided((1, N, K), (N * K, 1, N)))
         return np.zeros(self.err_out_shape)
 
     def grads(self) -> dict[str, np.ndarray]:
         """The accumulated (not yet applied) sums of per-step gradients, real units, by name."""
-        a = self.acc.astype(np.float64)
         if self.fixed:
-            a = a * 2.0 ** -self.fmt.acc_frac
+            a = self.acc.astype(np.float64) * 2.0 ** -self.fmt.acc_frac
+        else:
+            a = self.acc.numpy() * self.n_lab  # without err_scale, as the fixed path
         out = {"w_in": a[:, :self.n_in], "w_rec": a[:, self.n_in:]}
         if self.learn_cell:
-            out.update(self._cell_grads(self.acc_p))
+            out.update({k: g.numpy() * self.n_lab for k, g in self._cell_grads(self.acc_p).items()})
         return out
 
-    def _cell_grads(self, gp: np.ndarray) -> dict[str, np.ndarray]:
+    def _cell_grads(self, gp: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Gradients of the raw cell parameters from gP (N, P) on the effective ones (autograd)."""
         raw = [p for _, p in self.cell.named_parameters()]
         eff = self.cell.effective()
-        gr = torch.autograd.grad(eff, raw, [torch.from_numpy(gp[:, k].copy()) for k in range(self.P)],
-                                 allow_unused=True)
-        return {n: (np.zeros(p.shape) if g is None else g.numpy()) for n, p, g in zip(self.cell_names, raw, gr)}
+        gr = torch.autograd.grad(eff, raw, [gp[:, k] for k in range(self.P)], allow_unused=True)
+        return {n: (torch.zeros_like(p) if g is None else g) for n, p, g in zip(self.cell_names, raw, gr)}
 
     def apply_update(self, n_samples: int) -> None:
         nin = self.n_in
@@ -288,14 +356,16 @@ class EpropRecurrent(OnlineLayer, SGD):
                 w = getattr(self, k)
                 w += self._step(w, self.acc[:, sl], n_samples, f.acc_frac, self.w_frac[k])
                 w[...] = fx.saturate(w, f.weight_bits)
-        else:
-            self.w_in -= self.lr * self.acc[:, :nin] / n_samples
-            self.w_rec -= self.lr * self.acc[:, nin:] / n_samples
+        else:  # torch: p.grad = gW[:, slice].clone(); SGD: p.add_(p.grad, alpha=-lr)
+            with torch.no_grad():
+                _sgd_t(self.w_in, self.acc[:, :nin].clone(), self.lr, n_samples)
+                _sgd_t(self.w_rec, self.acc[:, nin:].clone(), self.lr, n_samples)
             if self.learn_cell:
                 grads = self._cell_grads(self.acc_p)
                 with torch.no_grad():
                     for (name, p) in self.cell.named_parameters():
-                        p -= torch.from_numpy(self.lr * grads[f"cell.{name}"] / n_samples)
+                        g = grads[f"cell.{name}"]
+                        p.add_(g / n_samples if n_samples > 1 else g, alpha=-self.lr)
                 self._theta()
                 self.acc_p[...] = 0
         self.acc[...] = 0
@@ -319,7 +389,8 @@ class LIReadout(OnlineHead, SGD):
     def __init__(self, model, lr: float, fixed: bool = False, seed: int = 0, err_scale: float = 1.0,
                  fmt: FixedFormat | None = None) -> None:
         self.fmt = fmt or FixedFormat()
-        self._init_sgd(lr * err_scale, fixed, self.fmt.weight_bits, seed)
+        self._init_sgd(lr * err_scale if fixed else lr, fixed, self.fmt.weight_bits, seed)
+        self.n_lab = _n_labelled(err_scale)
         self.n_in, self.n_out = model.n_hidden, model.n_outputs
         self.err_in_shape, self.err_out_shape = (self.n_out,), (self.n_out, self.n_in)
         self.var_names = ("w_out", "b_out")
@@ -334,17 +405,28 @@ class LIReadout(OnlineHead, SGD):
             self.b_out = fx.saturate(_q(b, self.w_frac), f.weight_bits)
             self.KAP, self.OMK = _q(kappa, C), _q(1 - kappa, C)
             self.lut_exp = fx.exp_lut(f.lut_frac, 16, span=24.0)
+            self.acc = np.zeros((self.n_out, self.n_in + 1), dtype=np.int64)
         else:
             self.out_frac = 0
-            self.w_out, self.b_out, self.kappa = w, b, kappa
-        dt = np.int64 if fixed else np.float64
-        self.acc = np.zeros((self.n_out, self.n_in + 1), dtype=dt)
+            self.w_out, self.b_out = w, b
+            self.kappa = torch.from_numpy(kappa)  # EpropGradient's kappa, Pm and kappa^(1..L) for L = 1
+            self.Pm = _decay_matrix(self.kappa, 1)
+            self.kpow = self.kappa ** torch.arange(1, 2, dtype=F64)[:, None, None]
+            self.acc = torch.zeros(self.n_out, self.n_in + 1, dtype=F64)  # torch's gWo, gPo
+            self.acc_p = torch.zeros(self.n_out, 1, dtype=F64)
         self.reset()
 
     def reset(self) -> None:
-        dt = np.int64 if self.fixed else np.float64
-        self.y = np.zeros(self.n_out, dtype=dt)
-        self.eo = np.zeros((self.n_out, self.n_in + 1), dtype=dt)
+        if self.fixed:
+            self.y = np.zeros(self.n_out, dtype=np.int64)
+            self.eo = np.zeros((self.n_out, self.n_in + 1), dtype=np.int64)
+            return
+        K = self.n_out
+        self.y = np.zeros(K)
+        self.yt = torch.zeros(1, K, dtype=F64)
+        self.eo = torch.zeros(1, K, self.n_in + 1, 1, dtype=F64)
+        self.eop = torch.zeros(1, K, 1, 1, dtype=F64)
+        self.pending = None  # eprop_step's (J, bx, x, c) of a step whose trace is not yet advanced
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if self.fixed:
@@ -355,11 +437,32 @@ class LIReadout(OnlineHead, SGD):
             self.eo = fx.saturate(_shr0(self.KAP[:, None] * self.eo + self.OMK[:, None] * (z1 << f.trace_frac)[None],
                                         C), f.trace_bits)
             return self.y.copy()
-        z1 = np.append(np.asarray(x, dtype=np.float64), 1.0)
-        k, om = self.kappa, 1 - self.kappa
-        self.y = k * self.y + om * (self.w_out @ z1[:-1] + self.b_out)
-        self.eo = k[:, None] * self.eo + om[:, None] * z1[None]
+        self._flush()
+        K, kappa = self.n_out, self.kappa
+        with torch.no_grad():  # EpropGradient._forward's readout and __call__'s ro for one step
+            Zs = torch.from_numpy(np.array(x, dtype=np.float64).reshape(1, 1, -1))
+            y = self.yt
+            Us = Zs @ torch.from_numpy(self.w_out).t() + torch.from_numpy(self.b_out)
+            om = 1 - kappa
+            Ys = torch.einsum("ktu,tbk->ubk", self.Pm, Us * om) + self.kpow * y
+            Yp = y[None]
+            ro = (kappa.expand(1, 1, K)[..., None, None], (1 - kappa).expand(1, 1, K)[..., None],
+                  torch.cat((Zs, torch.ones(1, 1, 1, dtype=F64)), -1), (Yp - Us)[..., None, None])
+        self.pending = tuple(v[0] for v in ro)
+        self.yt = Ys[-1]
+        self.y = self.yt[0].numpy().copy()
         return self.y.copy()
+
+    def _advance(self, g: torch.Tensor) -> None:
+        """The pending step's eprop_step with the error g (1, 1, K)."""
+        J, bx, x, c = self.pending
+        self.pending = None
+        with torch.no_grad():
+            self.eo, self.eop = eprop_step(J, bx, x, c, g[..., None][0], self.eo, self.eop, self.acc, self.acc_p)
+
+    def _flush(self) -> None:
+        if self.pending is not None:
+            self._advance(torch.zeros(1, 1, self.n_out, dtype=F64))
 
     def error(self, y: np.ndarray, target: int) -> np.ndarray:
         if self.fixed:
@@ -370,29 +473,35 @@ class LIReadout(OnlineHead, SGD):
             p = ((e << f.err_frac) + tot // 2) // tot  # rounded to nearest
             p[target] -= 1 << f.err_frac
             return fx.saturate(p, f.err_bits)
-        y = np.asarray(y, dtype=np.float64)
-        e = np.exp(y - np.max(y))
-        p = e / e.sum()
-        p[target] -= 1.0
-        return p
+        # torch's masked_nll_grad on Ys (L = 1, B = 1, K): (softmax - onehot) / n_lab
+        ys = torch.from_numpy(np.array(y, dtype=np.float64).reshape(1, 1, -1))
+        g, _ = masked_nll_grad(ys, torch.tensor([[int(target)]]), self.n_lab)
+        return g[0, 0].numpy().copy()
 
     def backward(self, g: np.ndarray) -> np.ndarray:
+        if not self.fixed:
+            return self._backward_float(g)
         if not np.any(g):
-            return np.zeros(self.err_out_shape, dtype=np.int64 if self.fixed else np.float64)
-        if self.fixed:
-            f = self.fmt
-            g = np.asarray(g, dtype=np.int64)
-            d = fx.stochastic_shift(g[:, None] * self.eo, f.err_frac + f.trace_frac - f.acc_frac, self.rng)
-            self.acc = fx.saturate(self.acc + d, f.acc_bits)
-            return g[:, None] * self.w_out
-        g = np.asarray(g, dtype=np.float64)
-        self.acc += g[:, None] * self.eo
+            return np.zeros(self.err_out_shape, dtype=np.int64)
+        f = self.fmt
+        g = np.asarray(g, dtype=np.int64)
+        d = fx.stochastic_shift(g[:, None] * self.eo, f.err_frac + f.trace_frac - f.acc_frac, self.rng)
+        self.acc = fx.saturate(self.acc + d, f.acc_bits)
         return g[:, None] * self.w_out
 
+    def _backward_float(self, g: np.ndarray) -> np.ndarray:
+        gt = torch.from_numpy(np.array(g, dtype=np.float64).reshape(1, 1, -1))
+        if self.pending is not None:
+            self._advance(gt)
+        with torch.no_grad():
+            dF = gt[:, :, None, :] * torch.from_numpy(self.w_out).t()  # (1, 1, N, K) = g^k w_out[k, n]
+        return dF[0, 0].t().numpy().copy()  # L (K, N)
+
     def grads(self) -> dict[str, np.ndarray]:
-        a = self.acc.astype(np.float64)
         if self.fixed:
-            a = a * 2.0 ** -self.fmt.acc_frac
+            a = self.acc.astype(np.float64) * 2.0 ** -self.fmt.acc_frac
+        else:
+            a = self.acc.numpy() * self.n_lab  # without err_scale, as the fixed path
         return {"w_out": a[:, :-1], "b_out": a[:, -1]}
 
     def apply_update(self, n_samples: int) -> None:
@@ -402,9 +511,12 @@ class LIReadout(OnlineHead, SGD):
             self.b_out += self._step(self.b_out, self.acc[:, -1], n_samples, f.acc_frac, self.w_frac)
             self.w_out[...] = fx.saturate(self.w_out, f.weight_bits)
             self.b_out[...] = fx.saturate(self.b_out, f.weight_bits)
-        else:
-            self.w_out -= self.lr * self.acc[:, :-1] / n_samples
-            self.b_out -= self.lr * self.acc[:, -1] / n_samples
+        else:  # torch: p.grad = gWo[:, :N].clone() / gWo[:, N].clone(); SGD: p.add_(p.grad, alpha=-lr)
+            N = self.n_in
+            with torch.no_grad():
+                _sgd_t(self.w_out, self.acc[:, :N].clone(), self.lr, n_samples)
+                _sgd_t(self.b_out, self.acc[:, N].clone(), self.lr, n_samples)
+            self.acc_p[...] = 0
         self.acc[...] = 0
 
     def arrays(self) -> dict[str, np.ndarray]:
