@@ -10,11 +10,13 @@ import pytest
 import torch
 
 from exporters.lava.plastic.rules import plastic_layers, update_every_step
-from exporters.lava.plastic.run import Schedule, emulate, run_lava
+from exporters.lava.plastic.run import Schedule, emulate
 from exporters.lava.plastic.star import star_layers
 from zoo.learning.tbptt import TBPTT
 from zoo.models.star import STARRSNN
 from zoo.tasks import get_task
+
+from plastic_checks import check_lava_equals_emulator
 
 T = 10
 
@@ -80,16 +82,7 @@ def test_lava_runs_the_same_layers(gestures, fixed):
     learn = np.array([1, 1, 0, 1], bool)  # sample 2 is evaluated, not learned
     layers = star_layers(_net(hidden=12), T, 0.3, fixed=fixed)
     sched = _schedule(x, y, learn)
-    emu = emulate(layers, sched, checkpoints=(2,))
-    lava = run_lava(layers, sched, checkpoints=(2,))
-    for k in emu.params:
-        if fixed:
-            np.testing.assert_array_equal(lava.params[k], emu.params[k], err_msg=k)
-            np.testing.assert_array_equal(lava.checkpoints[2][k], emu.checkpoints[2][k], err_msg=k)
-        else:
-            np.testing.assert_allclose(lava.params[k], emu.params[k], atol=1e-12, rtol=0, err_msg=k)
-    (np.testing.assert_array_equal if fixed else np.testing.assert_allclose)(lava.outputs, emu.outputs)
-    assert any(not np.array_equal(emu.params[k], emu.checkpoints[2][k]) for k in emu.params)
+    check_lava_equals_emulator(layers, sched, 2, fixed)
 
 
 def test_fixed_point_tracks_float_and_stays_in_range(gestures):

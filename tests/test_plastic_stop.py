@@ -12,11 +12,13 @@ import torch
 
 from exporters.lava.plastic import fixed as fx
 from exporters.lava.plastic.rules import plastic_layers
-from exporters.lava.plastic.run import Schedule, emulate, run_lava
+from exporters.lava.plastic.run import Schedule, emulate
 from exporters.lava.plastic.stop import stop_layers
 from zoo.learning.stop import STOP
 from zoo.models.stop import stop_digits_conv, stop_digits_fc
 from zoo.tasks import get_task
+
+from plastic_checks import check_lava_equals_emulator
 
 T = 8
 
@@ -79,16 +81,7 @@ def test_lava_runs_the_same_layers(digits, fixed):
     learn = np.array([1, 1, 1, 0, 1, 0], bool)
     layers = stop_layers(_net(hidden=(16, 12)), T, 0.2, fixed=fixed)
     sched = _schedule(x, y, learn, batch_size=2)
-    emu = emulate(layers, sched, checkpoints=(3,))
-    lava = run_lava(layers, sched, checkpoints=(3,))
-    for k in emu.params:
-        if fixed:
-            np.testing.assert_array_equal(lava.params[k], emu.params[k], err_msg=k)
-            np.testing.assert_array_equal(lava.checkpoints[3][k], emu.checkpoints[3][k], err_msg=k)
-        else:
-            np.testing.assert_allclose(lava.params[k], emu.params[k], atol=1e-12, err_msg=k)
-    (np.testing.assert_array_equal if fixed else np.testing.assert_allclose)(lava.outputs, emu.outputs)
-    assert any(not np.array_equal(emu.params[k], emu.checkpoints[3][k]) for k in emu.params)
+    check_lava_equals_emulator(layers, sched, 3, fixed)
 
 
 def test_fixed_point_tracks_float_and_stays_in_range(digits):
