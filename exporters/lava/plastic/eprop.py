@@ -533,6 +533,8 @@ def eprop_layers(model, fixed: bool, lr: float, seed: int = 0, err_scale: float 
     parameters). ``err_scale``: 1 / labelled steps per sample gives the torch masked-NLL
     gradient; ``fixed_kw``: :class:`FixedFormat` fields (e.g. ``weight_bits=16``)."""
     fmt = FixedFormat(**fixed_kw)
+    if not fixed:  # float: the derived values (kappa, the cell's effective parameters) in float64, as torch
+        model = copy.deepcopy(model).double()  # computes them on model.double() (a float32 model's kappa differs)
     head = LIReadout(model, lr, fixed, seed=seed, err_scale=err_scale, fmt=fmt)
     hidden = EpropRecurrent(model, _np(model.kappa()), _np(model.w_out), lr, fixed, seed=seed + 1,
                             err_scale=err_scale, learn_cell=learn_cell, fmt=fmt)
