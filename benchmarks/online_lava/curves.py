@@ -74,7 +74,7 @@ def divergence(recipe: dict, every: int, epochs: int) -> list[list[float]]:
     """[[samples seen, max |parameter difference|], ...] between the torch learner (float64) and
     the float plastic layers (Lava float's arithmetic, run by the emulator) on the same samples:
     how fast float64 rounding-order differences grow during training."""
-    from exporters.lava.plastic.rules import plastic_layers
+    from exporters.lava.plastic.rules import plastic_layers, update_every_step
     from exporters.lava.plastic.run import Schedule, emulate
     from zoo.learning import make_learner
     from zoo.registry import get_entry
@@ -97,7 +97,9 @@ def divergence(recipe: dict, every: int, epochs: int) -> list[list[float]]:
     layers = plastic_layers(rule, copy.deepcopy(model), steps, with_label_steps(rule, learn, targets, "recipe"), False,
                             int(recipe.get("seed", 0)))
     cps = tuple(range(0, len(idx) + 1, every))
-    emu = emulate(layers, Schedule(x.numpy()[idx], targets[idx], np.ones(len(idx), bool), batch), checkpoints=cps)
+    sched = Schedule(x.numpy()[idx], targets[idx], np.ones(len(idx), bool), batch,
+                     update_every_step=update_every_step(rule, learn))
+    emu = emulate(layers, sched, checkpoints=cps)
     learner = make_learner(rule, model, task, **learn)
     out = []
     for i in range(0, len(idx) + 1, batch):
@@ -122,8 +124,17 @@ def main() -> None:
                     help="rounding seeds per weight width; as many init/order seeds for the float spread")
     ap.add_argument("--cost-samples", type=int, default=100)
     ap.add_argument("--divergence-every", type=int, default=400, help="samples between parameter comparisons")
+    ap.add_argument("--divergence-only", action="store_true",
+                    help="recompute only the divergence table of an existing results file")
     args = ap.parse_args()
     recipe = load_recipe(args.recipe)
+    if args.divergence_only:
+        import json
+
+        res = json.loads((RESULTS / f"{recipe['name']}.json").read_text())
+        res["divergence"] = divergence(recipe, args.divergence_every, int(recipe["learning"].get("epochs", 1)))
+        save_results(RESULTS, recipe["name"], res, plot, report)
+        return
     metric = None
     curves = {}
     for backend in ("torch", "lava-float", "lava-fixed", "emulator-fixed"):
