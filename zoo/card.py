@@ -64,6 +64,12 @@ def _builder_module(entry: Any) -> str:
     return getattr(getattr(entry.builder, "func", entry.builder), "__module__", "?")
 
 
+def _registered() -> set[str]:
+    from zoo.registry import list_models
+
+    return set(list_models())
+
+
 def _reconstruction_notes(entry: Any) -> list[str]:
     """Paragraphs of the model module's docstring that say what is reconstructed or assumed
     (literal blocks skipped, cut at ``::``, at most 4 paragraphs of 500 characters)."""
@@ -81,6 +87,9 @@ def _reconstruction_notes(entry: Any) -> list[str]:
             continue
         for item in re.split(r"\n(?=[*-] )", para):  # bullet items separately
             text = " ".join(item.split()).split("::")[0].replace("``", "`").lstrip("*- ")
+            named = re.match(r"`([\w.-]+)`", text)  # a paragraph about another model of the module
+            if named and named.group(1) in _registered() and named.group(1) != entry.name:
+                continue
             if any(k in text.lower() for k in keys):
                 out.append(text if len(text) <= 500 else text[:497] + "...")
     return out[:4]
