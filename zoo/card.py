@@ -50,7 +50,11 @@ def _benchmarks(name: str, paper: str) -> list[str]:
         elif not (name.split("-")[0] == d.name or d.name.lower() in paper.lower().replace("-", "")):
             continue
         mods = sorted(m.stem for m in d.glob("*.py") if m.stem not in ("__init__", "common"))
-        lines += [f"- `python -m benchmarks.{d.name}.{m}`" for m in mods]
+        if per_model:  # one run per recipe, named after it
+            lines += [f"- `python -m benchmarks.{d.name}.{m} --recipe recipes/{r}.toml`" for m in mods
+                      for r in sorted({f.stem for f in files}) if (ROOT / "recipes" / f"{r}.toml").exists()]
+        else:
+            lines += [f"- `python -m benchmarks.{d.name}.{m}`" for m in mods]
         for f in files:
             if f.suffix == ".png":
                 lines.append(f"\n  ![{f.stem}](../benchmarks/{d.name}/results/{f.name})\n")
