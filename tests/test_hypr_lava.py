@@ -137,11 +137,9 @@ def test_fixed_step_hand_computed():
     assert st["w"][0] == ((8304721 * 2000 + 5000000 * u) >> F) + 40000 * s
 
 
-@pytest.mark.parametrize("neuron,dt,gain", CASES)
-def test_emulator_float_equals_torch_and_fixed_agrees(neuron, dt, gain):
-    m = model(neuron, dt, gain)
-    g = to_nir(m, dt=dt)
-    x = spikes_in(3, 300, seed=3)
+def _float_emulator_equals_nir(g, x):
+    """The float emulator reproduces the NIR graph in torch (spikes exactly, output to 1e-9);
+    returns the torch executor (its records), the float emulator run and the cell's spikes (B, T, N)."""
     ex = from_nir(g)
     with torch.no_grad():
         ref = ex(torch.from_numpy(x).transpose(0, 1), record=True).transpose(0, 1).numpy()
@@ -149,6 +147,15 @@ def test_emulator_float_equals_torch_and_fixed_agrees(neuron, dt, gain):
     ef = emulate(build_plan(g, "float"), x)
     np.testing.assert_array_equal(ef.spikes["cell"], z)
     np.testing.assert_allclose(ef.output, ref, atol=1e-9)
+    return ex, ef, z
+
+
+@pytest.mark.parametrize("neuron,dt,gain", CASES)
+def test_emulator_float_equals_torch_and_fixed_agrees(neuron, dt, gain):
+    m = model(neuron, dt, gain)
+    g = to_nir(m, dt=dt)
+    x = spikes_in(3, 300, seed=3)
+    ex, ef, z = _float_emulator_equals_nir(g, x)
     if neuron != "alif":  # membrane of the torch cell (zoo/neurons) == the Lava population's v
         with torch.no_grad():
             xt = torch.from_numpy(x).transpose(0, 1)
@@ -200,13 +207,7 @@ def test_input_bias_reaches_the_population(neuron, dt, gain):
     g = to_nir(model(neuron, dt, gain), dt=dt)
     g.nodes["w_in"] = nir.Affine(weight=g.nodes["w_in"].weight, bias=np.linspace(-0.5, 2.0, 12))
     x = spikes_in(2, 200, seed=5)
-    ex = from_nir(g)
-    with torch.no_grad():
-        ref = ex(torch.from_numpy(x).transpose(0, 1), record=True).transpose(0, 1).numpy()
-    z = ex.records["cell"].transpose(0, 1).numpy()
-    ef = emulate(build_plan(g, "float"), x)
-    np.testing.assert_array_equal(ef.spikes["cell"], z)
-    np.testing.assert_allclose(ef.output, ref, atol=1e-9)
+    ex, ef, z = _float_emulator_equals_nir(g, x)
     g0 = to_nir(model(neuron, dt, gain), dt=dt)
     assert not np.array_equal(emulate(build_plan(g0, "float"), x).spikes["cell"], z)  # the bias matters
     assert (emulate(build_plan(g, "fixed"), x).spikes["cell"] == z).mean() > 0.85
