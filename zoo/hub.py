@@ -238,3 +238,34 @@ def fetch(
             _unlink(tmp)
         raise
     return target
+
+
+def download(url: str, dest: PathLike, *, progress: bool = False, timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dest`` atomically (temp file beside it, renamed when complete) and
+    return ``dest``. No hash is known for the whole file (e.g. a repository archive whose members
+    are verified one by one after extraction); a short read raises :class:`HubError` and leaves
+    nothing behind."""
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise HubError(f"{dest.parent}: cannot create directory ({_describe(e)})") from None
+    src, total = _open_source(url, timeout)
+    tmp: Optional[Path] = None
+    try:
+        with src:
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+            tmp = Path(tmp_name)
+            with os.fdopen(fd, "wb") as dst:
+                try:
+                    done = _stream(src, dst, hashlib.sha256(), total, dest.name, progress)
+                except (OSError, http.client.HTTPException) as e:
+                    raise HubError(f"{url}: download failed ({_describe(e)})") from None
+        if total is not None and done != total:
+            raise HubError(f"{url}: connection closed after {done} of {total} bytes")
+        os.replace(tmp, dest)
+        tmp = None
+    finally:
+        if tmp is not None:
+            _unlink(tmp)
+    return dest
