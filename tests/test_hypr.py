@@ -179,8 +179,7 @@ def test_learners_registered_and_step():
 def test_ecg_loader():
     from zoo.tasks import ecg
 
-    if not ecg.available():
-        pytest.skip("ECG-QTDB data not present (set ZOO_ECG_DIR)")
+    assert ecg.available(), "ECG-QTDB ships inside the package (zoo/data/ecg-qtdb)"
     x, y = ecg.load("test", n=5)
     assert x.shape == (5, 1300, 4) and y.shape == (5, 1300)
     assert set(torch.unique(x).tolist()) <= {0.0, 1.0}
@@ -254,9 +253,5 @@ def test_shipped_weights_reproduce_metric(name):
         pytest.skip(f"{name}: no shipped weights")
     task = dict(w.meta["task"])
     tname = task.pop("name")
-    if tname == "ecg":
-        from zoo.tasks import ecg
-        if not ecg.available():
-            pytest.skip("ECG data absent")
     acc = evaluate_torch(get_model(name), tname, task)
     assert abs(acc - w.metrics["test_accuracy"]) < 1e-6

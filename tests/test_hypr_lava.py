@@ -222,10 +222,7 @@ def test_shipped_weights_export(name):
     import zoo
     from zoo.evaluate import load_eval_data
 
-    try:
-        x, _ = load_eval_data(name, 2)
-    except Exception as exc:  # ECG data absent
-        pytest.skip(f"{name}: evaluation data unavailable ({exc})")
+    x, _ = load_eval_data(name, 2)
     m = zoo.get_model(name).double().eval()
     dt = json.loads((WEIGHTS / f"{name}.json").read_text())["meta"]["dt"]
     g = to_nir(m, dt=dt)

@@ -17,15 +17,34 @@ from typing import Any
 
 from zoo.registry import ZooError, get_entry, get_weights
 
-ROOT = Path(__file__).resolve().parent.parent
-CARDS = ROOT / "model_cards"
+from zoo.resources import REPO as ROOT, bundled_dir
+
+CARDS = bundled_dir("model_cards")
 RESULTS = CARDS / "results"
 
 
-def save_results(result: dict[str, Any]) -> Path:
+def save_results(result: dict[str, Any], force: bool = False) -> Path:
+    """Write ``model_cards/results/NAME.json`` (atomically). Refuses to replace a result measured
+    on more samples, or a registered model's result with a user's weights, unless ``force``."""
+    from zoo.registry import is_path_ref
+
+    name = result["model"]
+    if is_path_ref(name):
+        raise ZooError(f"{name}: results of a user's weights are not saved into the zoo's model cards "
+                       "(use --json to keep them)")
+    path = RESULTS / f"{name}.json"
+    if path.is_file() and not force:
+        try:
+            old = json.loads(path.read_text()).get("samples", 0)
+        except (OSError, ValueError):
+            old = 0
+        if isinstance(old, int) and old > result["samples"]:
+            raise ZooError(f"{path} holds a result on {old} samples; this run measured {result['samples']} "
+                           "(rerun with more --samples, or pass --force to replace it)")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{result['model']}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
     return path
 
 
@@ -52,7 +71,7 @@ def _benchmarks(name: str, paper: str) -> list[str]:
         mods = sorted(m.stem for m in d.glob("*.py") if m.stem not in ("__init__", "common"))
         if per_model:  # one run per recipe, named after it
             lines += [f"- `python -m benchmarks.{d.name}.{m} --recipe recipes/{r}.toml`" for m in mods
-                      for r in sorted({f.stem for f in files}) if (ROOT / "recipes" / f"{r}.toml").exists()]
+                      for r in sorted({f.stem for f in files}) if (bundled_dir("recipes") / f"{r}.toml").exists()]
         else:
             lines += [f"- `python -m benchmarks.{d.name}.{m}`" for m in mods]
         for f in files:

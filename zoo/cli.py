@@ -1,10 +1,12 @@
-"""``zoo`` command line: list, info, download, export, run, eval, train, nir {info,run,compare}.
+"""``zoo`` command line: list, info, download, export, run, eval, train, card, data, nir.
 
-Every error is one line on stderr with exit code 2; ``--json`` prints one JSON object."""
+Every error is one line ``error: ...`` on stderr with exit code 2 (a training run that diverges:
+exit 1); Ctrl-C prints ``interrupted`` and exits 130; ``--json`` prints one JSON object."""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,13 @@ def cmd_list(args: argparse.Namespace) -> None:
     rows = []
     for name in list_models():
         e = get_entry(name)
-        w = e.weights
+        try:
+            w = e.weights
+        except ZooError as exc:  # one broken weights record must not hide the other models
+            rows.append({"name": name, "paper": e.paper, "task": e.task, "metric": e.metric, "pretrained": False,
+                         "sha256": None, "value": None, "error": str(exc)})
+            print(f"warning: {exc}", file=sys.stderr)
+            continue
         rows.append({"name": name, "paper": e.paper, "task": e.task, "metric": e.metric,
                      "pretrained": w is not None, "sha256": w.sha256 if w else None,
                      "value": (w.metrics.get(f"test_{e.metric}") if w else None)})
@@ -41,9 +49,11 @@ def cmd_list(args: argparse.Namespace) -> None:
 def cmd_info(args: argparse.Namespace) -> None:
     from zoo.registry import get_entry
 
+    from zoo.resources import card_path
+
     e = get_entry(args.name)
     w = e.weights
-    card = Path(__file__).resolve().parent.parent / "model_cards" / f"{e.name}.md"
+    card = card_path(e.name)
     info = {"name": e.name, "paper": e.paper, "task": e.task, "metric": e.metric, "description": e.description,
             "pretrained": w is not None, "card": str(card) if card.exists() else None}
     if w:
@@ -52,9 +62,12 @@ def cmd_info(args: argparse.Namespace) -> None:
                      "commit": w.meta.get("commit")})
     if args.json:
         print(json.dumps(info, indent=2))
-    else:
-        for k, v in info.items():
-            print(f"{k:12s} {v}")
+        return
+    for k, v in info.items():
+        print(f"{k:12s} {v}")
+    if card.is_file():
+        print()
+        print(card.read_text(), end="")
 
 
 def cmd_download(args: argparse.Namespace) -> None:
@@ -88,7 +101,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if getattr(args, "save", False):
         from zoo.card import save_results
 
-        print(f"results written to {save_results(res)}", file=sys.stderr)
+        print(f"results written to {save_results(res, force=args.force)}", file=sys.stderr)
         if getattr(args, "plots", False):
             cmd_card(args)
     if args.json:
@@ -112,9 +125,10 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     import torch
 
+    from zoo.resources import find_recipe
     from zoo.train import load_recipe, train
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(find_recipe(args.recipe))
     out = args.out or f"runs/{recipe['name']}"
     meta = train(recipe, out, log=lambda m: print(m, file=sys.stderr), nproc=getattr(args, "nproc", 1),
                  device=getattr(args, "device", "cpu"), backend=getattr(args, "backend", "torch"),
@@ -133,6 +147,32 @@ def cmd_card(args: argparse.Namespace) -> None:
                      lava=not getattr(args, "no_lava", False), log=lambda m: print(m, file=sys.stderr)))
 
 
+def cmd_data(args: argparse.Namespace) -> None:
+    from zoo.datasets import DATASETS, data_dir, get_dataset
+
+    if args.data_cmd == "list":
+        rows = [{"name": d.name, "description": d.description, "licence": d.licence, "bytes": d.size_bytes,
+                 "files": len(d.manifest()), "where": "package" if d.shipped else "cache", "path": str(d.root),
+                 "present": d.present()} for d in DATASETS.values()]
+        if args.json:
+            print(json.dumps({"cache": str(data_dir()), "datasets": rows}, indent=2))
+            return
+        print(f"data cache: {data_dir()} (set ZOO_DATA_DIR to move it)")
+        _print_table([[r["name"], "yes" if r["present"] else "no", r["where"], f"{r['bytes'] / 1e6:.1f} MB",
+                       r["files"], r["licence"]] for r in rows],
+                     ["name", "present", "where", "size", "files", "licence"])
+        return
+    ds = get_dataset(args.name)
+    if args.data_cmd == "fetch":
+        print(ds.fetch(source=args.source, progress=sys.stderr.isatty()))
+        return
+    bad = ds.verify()
+    if bad:
+        raise ZooError(f"data set {ds.name!r} in {ds.root}: {len(bad)} of {len(ds.manifest())} files missing or "
+                       f"corrupt (first: {bad[0]}); refetch: zoo data fetch {ds.name}")
+    print(f"{ds.name}: {len(ds.manifest())} files verified in {ds.root}")
+
+
 def cmd_nir(args: argparse.Namespace) -> None:
     from zoo import nir_tools
 
@@ -142,17 +182,35 @@ def cmd_nir(args: argparse.Namespace) -> None:
 def _plot_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--plots", action="store_true", help="(re)draw the card figures in model_cards/img/NAME/ "
                    "and write the card (with eval: needs --save)")
-    s.add_argument("--plot-samples", type=int, default=1, help="test samples run through Lava fixed for the raster")
+    s.add_argument("--plot-samples", type=positive_int, default=1, help="test samples run through Lava fixed for the raster")
     s.add_argument("--no-lava", action="store_true", help="raster from the bit-exact emulator instead of Lava")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the zoo's error contract: one line ``error: ...``, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zoo", description="Lava-NIR Zoo: SNN models from torch to NIR to Lava.")
+    p = _Parser(prog="zoo", description="Lava-NIR Zoo: SNN models from torch to NIR to Lava.")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("list", help="registered models")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_list)
-    s = sub.add_parser("info", help="model card summary")
+    s = sub.add_parser("info", help="model summary and its card")
     s.add_argument("name")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_info)
@@ -169,11 +227,13 @@ def make_parser() -> argparse.ArgumentParser:
         s.add_argument("name")
         if cmd == "run":
             s.add_argument("--backend", required=True, choices=["torch", "lava-float", "lava-fixed", "emulator"])
-        s.add_argument("--samples", type=int, default=300)
+        s.add_argument("--samples", type=positive_int, default=300)
         s.add_argument("--json", action="store_true")
-        s.add_argument("--workers", type=int, default=1, help="shard the samples over N processes")
+        s.add_argument("--workers", type=positive_int, default=1, help="shard the samples over N processes")
         if cmd == "eval":
             s.add_argument("--save", action="store_true", help="write model_cards/results/NAME.json for `zoo card`")
+            s.add_argument("--force", action="store_true",
+                           help="with --save: replace a result measured on more samples")
             _plot_args(s)
         s.set_defaults(fn=fn)
     s = sub.add_parser("card", help="regenerate model_cards/NAME.md from measured results")
@@ -181,20 +241,30 @@ def make_parser() -> argparse.ArgumentParser:
     _plot_args(s)
     s.set_defaults(fn=cmd_card)
     s = sub.add_parser("train", help="train from a recipe")
-    s.add_argument("recipe")
+    s.add_argument("recipe", help="a recipe file, or the name of a shipped recipe (zoo train lif-digits)")
     s.add_argument("--out", help="output folder (zoo/weights ships the model); default runs/<name>")
-    s.add_argument("--nproc", type=int, default=1,
+    s.add_argument("--nproc", type=positive_int, default=1,
                    help="data-parallel processes on this machine (torch.distributed; or launch with torchrun)")
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="gloo on cpu, NCCL on cuda")
     s.add_argument("--backend", default="torch",
                    choices=["torch", "lava-float", "lava-fixed", "emulator-float", "emulator-fixed"],
                    help="where the online rule learns: torch, or inside Lava (float64 / Loihi fixed point) "
                         "or its bit-exact emulator (recipe needs optimizer = \"sgd\")")
-    s.add_argument("--evals-per-epoch", type=int, default=1, help="test evaluations per epoch")
-    s.add_argument("--test-samples", type=int, help="evaluate on the first N test samples")
+    s.add_argument("--evals-per-epoch", type=positive_int, default=1, help="test evaluations per epoch")
+    s.add_argument("--test-samples", type=positive_int, help="evaluate on the first N test samples")
     s.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="torch training precision (float64 to compare step for step with --backend lava-float)")
     s.set_defaults(fn=cmd_train)
+    s = sub.add_parser("data", help="data sets: list, fetch into the cache, verify")
+    dsub = s.add_subparsers(dest="data_cmd", required=True)
+    d = dsub.add_parser("list", help="every data set, its licence, size and whether it is present")
+    d.add_argument("--json", action="store_true")
+    d = dsub.add_parser("fetch", help="download NAME into the data cache, verified file by file")
+    d.add_argument("name")
+    d.add_argument("--from", dest="source", help="a local .tar.gz or folder instead of the public source")
+    d = dsub.add_parser("verify", help="check every file of NAME against its SHA-256 manifest")
+    d.add_argument("name")
+    s.set_defaults(fn=cmd_data)
     s = sub.add_parser("nir", help="run any NIR file")
     nsub = s.add_subparsers(dest="nir_cmd", required=True)
     for cmd in ("info", "run", "compare"):
@@ -222,12 +292,17 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.fn(args)
+        sys.stdout.flush()
     except (ZooError, NIRError, HubError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `zoo list --json | head`: the reader left; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return 0
 
 

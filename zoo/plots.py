@@ -19,8 +19,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-IMG = ROOT / "model_cards" / "img"
+from zoo.resources import bundled_dir
+
+IMG = bundled_dir("model_cards") / "img"
 
 
 def _plt():

@@ -1,20 +1,34 @@
 """Model registry in the style of torchvision's multi-weight API.
 
 A :class:`ModelEntry` couples a builder (``config -> nn.Module``) with its task and, when a
-pretrained model ships, :class:`Weights` — data, not code: file, SHA-256, recipe, metrics, dt,
-steps and encoding, read from ``zoo/weights/<name>.json`` (written by ``zoo train``).
+pretrained model exists, :class:`Weights` — data, not code: file, SHA-256, recipe, metrics, dt,
+steps and encoding, read from ``<name>.json`` (written by ``zoo train``). Weights are searched in
+the package (``zoo/weights``, shipped), then in ``$ZOO_HOME/weights`` (:func:`user_weights_dir`);
+a record whose file is absent but names a ``url`` is fetched into the verified cache. A model
+reference may also be a path: ``runs/NAME`` (a ``zoo train --out`` folder), ``NAME.safetensors``
+or ``NAME.json`` — a user's trained weights with their metadata.
 """
 from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+WEIGHT_SUFFIXES = (".safetensors", ".json")
+
+
+def user_weights_dir() -> Path:
+    """``$ZOO_HOME/weights`` (default ``~/.cache/lava-nir-zoo/weights``): searched after the
+    shipped weights."""
+    from zoo.hub import cache_dir
+
+    return cache_dir() / "weights"
 
 
 class ZooError(Exception):
@@ -26,15 +40,21 @@ class Weights:
     """Pretrained weights as data (torchvision ``Weights`` convention)."""
 
     name: str
-    file: str  # file name inside zoo/weights/
+    file: str  # file name inside ``root``
     sha256: str
     url: str | None
     recipe: str
     meta: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None  # registered builder; None: same as ``name``
+    root: Path = WEIGHTS_DIR  # folder of the JSON record and (normally) of the weights file
 
     @property
     def path(self) -> Path:
-        return WEIGHTS_DIR / self.file
+        return self.root / self.file
+
+    @property
+    def builder_name(self) -> str:
+        return self.model or self.name
 
     @property
     def metrics(self) -> dict[str, Any]:
@@ -54,6 +74,8 @@ class Weights:
             url=data.get("url"),
             recipe=data["recipe"],
             meta=data.get("meta", {}),
+            model=data.get("model"),
+            root=path.parent,
         )
 
 
@@ -68,11 +90,17 @@ class ModelEntry:
     higher_is_better: bool
     builder: Callable[..., torch.nn.Module]
     description: str = ""
+    user_weights: Weights | None = None  # set for a path reference (a user's trained weights)
 
     @property
     def weights(self) -> Weights | None:
-        meta = WEIGHTS_DIR / f"{self.name}.json"
-        return Weights.from_json(meta) if meta.exists() else None
+        if self.user_weights is not None:
+            return self.user_weights
+        for folder in (WEIGHTS_DIR, user_weights_dir()):
+            meta = folder / f"{self.name}.json"
+            if meta.is_file():
+                return Weights.from_json(meta)
+        return None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -96,9 +124,45 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def is_path_ref(ref: str) -> bool:
+    """A model reference that names files (``runs/NAME``, ``NAME.safetensors``, ``NAME.json``)
+    rather than a registered name."""
+    ref = str(ref)
+    return "/" in ref or os.sep in ref or ref.endswith(WEIGHT_SUFFIXES)
+
+
+def weights_record(ref: str | Path) -> Path:
+    """The JSON record of a path reference: ``X.json``; ``X.safetensors`` -> ``X.json`` beside
+    it; a folder -> its single ``*.json`` weights record (or ``<folder name>.json``)."""
+    p = Path(ref).expanduser()
+    if p.is_dir():
+        named = p / f"{p.name}.json"
+        records = [named] if named.is_file() else sorted(p.glob("*.json"))
+        if len(records) != 1:
+            what = "no" if not records else f"{len(records)}"
+            raise ZooError(f"{p}: {what} weights records (*.json) in the folder; name the .safetensors file")
+        return records[0]
+    if p.suffix == ".safetensors":
+        p = p.with_suffix(".json")
+    elif p.suffix != ".json":
+        raise ZooError(f"{ref}: not a folder, .safetensors or .json weights file")
+    if not p.is_file():
+        raise ZooError(f"{p}: weights record not found (zoo train writes NAME.safetensors and NAME.json together)")
+    return p
+
+
+def _user_entry(ref: str) -> ModelEntry:
+    w = Weights.from_json(weights_record(ref))
+    base = get_entry(w.builder_name)
+    return replace(base, name=str(ref), user_weights=w)
+
+
 def get_entry(name: str) -> ModelEntry:
-    """The registry entry for ``name``; unknown names suggest the closest match."""
+    """The registry entry for ``name`` (a registered name or a path reference, see
+    :func:`is_path_ref`); unknown names suggest the closest match."""
     _load_all()
+    if name not in _REGISTRY and is_path_ref(name):
+        return _user_entry(name)
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -110,12 +174,13 @@ def get_weights(name: str) -> Weights:
     """Pretrained weights of ``name`` (raises if none ship)."""
     weights = get_entry(name).weights
     if weights is None:
-        raise ZooError(f"model {name!r} has no pretrained weights yet (train it: zoo train recipes/{name}.toml)")
+        raise ZooError(f"model {name!r} has no pretrained weights yet (train it: zoo train {name})")
     return weights
 
 
 def get_model(name: str, weights: str | None = "DEFAULT", **config: Any) -> torch.nn.Module:
-    """Build ``name``; with ``weights="DEFAULT"`` load the shipped, SHA-256-verified weights."""
+    """Build ``name`` (registered name or path reference); with ``weights="DEFAULT"`` load its
+    SHA-256-verified weights (shipped, ``$ZOO_HOME/weights``, the user's path, or fetched)."""
     from safetensors.torch import load_file
 
     from zoo.hub import fetch, verify
@@ -132,7 +197,7 @@ def get_model(name: str, weights: str | None = "DEFAULT", **config: Any) -> torc
     elif w.url:
         path = fetch(w.url, w.sha256, w.file)
     else:
-        raise ZooError(f"weights file {w.path} of {name!r} is missing and has no url")
+        raise ZooError(f"weights file {w.path} of {name!r} is missing and its record has no url")
     model.load_state_dict(load_file(str(path)))
     model.eval()
     return model

@@ -1,8 +1,8 @@
 """ECG-QTDB per-time-step wave classification (preprocessed QTDB of Yin et al. 2021 as shipped
-in the BRF repository; see ``<data dir>/README.md``).
+in the BRF repository; the files ship with the zoo: ``zoo/data/ecg-qtdb/README.md``).
 
-Data directory: argument ``data_dir``, else env var ``ZOO_ECG_DIR``, else
-``<repo>/../shared/data/ecg-qtdb``. Files ``QTDB_{train,test}.mat``: ``x`` (N, 1301, 4) level-
+Data directory: argument ``data_dir``, else env var ``ZOO_ECG_DIR``, else the copy inside the
+package (data set ``ecg-qtdb`` of :mod:`zoo.datasets`). Files ``QTDB_{train,test}.mat``: ``x`` (N, 1301, 4) level-
 crossing spikes, ``y`` (N, 1301, 6) one-hot per step. The last step (padding) is dropped: T=1300.
 Steps whose one-hot row is all zero (8 % of training steps: no wave label) get target -1 and are
 ignored by the loss and the accuracy (our choice; the BRF code's handling is not documented).
@@ -27,7 +27,9 @@ def default_dir() -> Path:
     env = os.environ.get("ZOO_ECG_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "ecg-qtdb"
+    from zoo.datasets import get_dataset
+
+    return get_dataset("ecg-qtdb").root
 
 
 def available(data_dir: str | Path | None = None) -> bool:
