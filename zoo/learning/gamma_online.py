@@ -30,14 +30,14 @@ from typing import Any
 import torch
 
 from zoo.learning.base import make_optimizer
-from zoo.neurons.sigma_delta import SigmaDeltaParameters, sigma_delta_step
+from zoo.neurons.sigma_delta import sigma_delta_step
 from zoo.tasks import Task
 from zoo.tasks.delay import READOUT_FRACTION, READOUT_FRACTIONS, readout_slice
 
 
 def gamma_step_matrix(cell, u: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Bucket update of ``cell`` (:class:`zoo.neurons.gamma.GammaCell`) on arbitrary leading dims."""
-    return (b * cell.decay) @ cell.L.T + u.unsqueeze(-1) * cell.h
+    return cell.step(u, b)
 
 
 def online_gradients(model, inputs: torch.Tensor, targets: torch.Tensor, fraction: float = READOUT_FRACTION,
@@ -58,7 +58,7 @@ def online_gradients(model, inputs: torch.Tensor, targets: torch.Tensor, fractio
         if prm.grad is None:
             prm.grad = torch.zeros_like(prm)
     onehot = torch.nn.functional.one_hot(targets, layers[-1].weight.shape[0]).to(inputs.dtype)
-    p = SigmaDeltaParameters(model.theta)
+    p = model.sigma_delta_parameters
     n_in, K1 = l1.weight.shape[1], l1.weight.shape[2]
     b1 = inputs.new_zeros(B, n_in, K1)
     loss_sum, n_spk = 0.0, 0.0
@@ -68,9 +68,10 @@ def online_gradients(model, inputs: torch.Tensor, targets: torch.Tensor, fractio
             H, K2 = l2.weight.shape[1], l2.weight.shape[2]
             b2 = inputs.new_zeros(B, H, K2)
             r = inputs.new_zeros(B, H)
+            q = inputs.new_zeros(B, H)
             E = inputs.new_zeros(B, H, n_in, K1, K2)
             F = inputs.new_zeros(B, H, K2)
-            state_floats = sum(t[0].numel() for t in (b1, b2, r, E, F))
+            state_floats = sum(t[0].numel() for t in (b1, b2, r, q, E, F))
         else:
             state_floats = b1[0].numel()
         for t in range(T):
@@ -80,7 +81,7 @@ def online_gradients(model, inputs: torch.Tensor, targets: torch.Tensor, fractio
                 out, last = x1, l1
             else:
                 m = (x1 > 0).to(x1.dtype)
-                s, r = sigma_delta_step(torch.relu(x1), r, p)
+                s, r, q = sigma_delta_step(torch.relu(x1), r, p, q)
                 n_spk += float((s != 0).sum())
                 E = gamma_step_matrix(l2.gamma, m[:, :, None, None] * b1[:, None], E)
                 F = gamma_step_matrix(l2.gamma, m, F)

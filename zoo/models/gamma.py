@@ -7,7 +7,8 @@ Layer 1 (input spikes, ``input_mode="event"``), per input i, buckets k = 1..K1 (
 
     b1[t]   = gamma_step(u[t], b1[t-1])                       (B, n_in, K1)
     x1_j[t] = sum_i sum_k W1[j, i, k] * b1_ik[t] + bias1_j    per-synapse trainable bucket weights
-    r_j[t], s_j[t] = sigma-delta ReLU of x1_j[t]              (:mod:`zoo.neurons.sigma_delta`)
+    r_j[t], s_j[t] = sigma-delta ReLU of x1_j[t]              (:mod:`zoo.neurons.sigma_delta`,
+                                                              at most one message per t_ref_ms)
 
 Layer 2 (readout, ``input_mode="value"``: its buckets filter the receiver-side sigma
 reconstruction r of the graded hidden spikes s, i.e. r[t] = sum_{t'<=t} s[t'])::
@@ -20,8 +21,8 @@ the only memory is the linear bucket state, so exact online gradients need only 
 constant size (:mod:`zoo.learning.gamma_online`).
 
 state_dict: ``layers.<l>.weight`` (n_out, n_in, K), ``layers.<l>.bias`` (n_out,),
-``layers.<l>.gamma.tau`` (K,) ms. Derived, dt-dependent buffers (``decay``, ``L``, ``h``) are
-not persistent, so the same weights run at any ``dt`` (the builder's ``dt`` argument, ms).
+``layers.<l>.gamma.tau`` (K,) ms. Derived, dt-dependent buffers (``Phi``, ``h``: the exact step
+of :func:`zoo.neurons.gamma.gamma_matrices`) are not persistent, so the same weights run at any ``dt`` (the builder's ``dt`` argument, ms).
 
 Also here: ``LIFNet``, the LIF baseline of the benchmarks (BPTT and OTTT), not a zoo entry.
 """
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 
 from zoo.neurons.gamma import GammaCell
-from zoo.neurons.sigma_delta import SigmaDeltaParameters, sigma_delta_relu
+from zoo.neurons.sigma_delta import SigmaDeltaParameters, refractory_steps, sigma_delta_relu
 from zoo.neurons.surrogate import fast_sigmoid_heaviside
 from zoo.registry import ModelEntry, register
 
@@ -47,7 +48,7 @@ class GammaLayer(nn.Module):
         super().__init__()
         self.gamma = GammaCell(n_buckets, tau, dt, input_mode)
         # the dt-dependent matrices are recomputed from tau; only tau is saved
-        for name in ("decay", "L", "h"):
+        for name in ("Phi", "h"):
             buf = getattr(self.gamma, name)
             delattr(self.gamma, name)
             self.gamma.register_buffer(name, buf, persistent=False)
@@ -66,9 +67,10 @@ class GammaNet(nn.Module):
     def __init__(self, n_inputs: int = 2, n_hidden: int = 32, n_outputs: int = 7, n_buckets: int = 8,
                  tau_ms: float | Sequence[float] = 2.0, n_buckets_out: int | None = None,
                  tau_out_ms: float | Sequence[float] | None = None, dt: float = 1.0, theta: float = 0.05,
-                 input_gain: float = 1.0) -> None:
+                 input_gain: float = 1.0, t_ref_ms: float = 0.0) -> None:
         super().__init__()
         self.dt, self.theta, self.n_hidden = float(dt), float(theta), int(n_hidden)
+        self.t_ref_ms = float(t_ref_ms)  # minimum interval between two messages of a hidden unit (ms)
         k_out = n_buckets if n_buckets_out is None else n_buckets_out
         tau_out = tau_ms if tau_out_ms is None else tau_out_ms
         if self.n_hidden > 0:
@@ -81,10 +83,15 @@ class GammaNet(nn.Module):
                                                     init_gain=input_gain)])
         self.last_stats: dict[str, float] = {}
 
+    @property
+    def sigma_delta_parameters(self) -> SigmaDeltaParameters:
+        """Threshold and minimum message interval in steps (``t_ref_ms`` at this model's dt)."""
+        return SigmaDeltaParameters(self.theta, refractory_steps(self.t_ref_ms, self.dt))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (T, B, n_inputs) spike counts -> logits (T, B, n_outputs)."""
-        p = SigmaDeltaParameters(self.theta)
-        b1 = b2 = r = None
+        p = self.sigma_delta_parameters
+        b1 = b2 = r = q = None
         out = []
         n_spk = x.new_zeros(())
         for u in x:
@@ -94,7 +101,7 @@ class GammaNet(nn.Module):
                 continue
             if r is None:
                 r = torch.zeros_like(x1)
-            r, s, _ = sigma_delta_relu(x1, r, p)
+            r, s, _, q = sigma_delta_relu(x1, r, p, q)
             n_spk = n_spk + (s != 0).sum()
             x2, b2 = self.layers[1](r, b2)
             out.append(x2)
