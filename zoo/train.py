@@ -7,6 +7,7 @@ with SHA-256, metrics, recipe, seed and commit). ``--out zoo/weights`` ships the
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
 import hashlib
@@ -22,7 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -441,7 +442,7 @@ def _write(recipe: dict[str, Any], out_dir: str | Path, model: torch.nn.Module, 
     try:
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp_w))
         sha = _sha256(tmp_w)
-        meta = _metadata(recipe, weights_path, sha, model, task, task_cfg, rule, epochs, batch_size, learn,
+        meta = _metadata(recipe, weights_path, sha, task, task_cfg, rule, epochs, batch_size, learn,
                          train_samples, seed, t0, history, extra)
         tmp_j = _temp_beside(json_path)
         tmp_j.write_text(json.dumps(meta, indent=2) + "\n")
@@ -463,7 +464,7 @@ def _write(recipe: dict[str, Any], out_dir: str | Path, model: torch.nn.Module, 
     return meta
 
 
-def _metadata(recipe: dict[str, Any], weights_path: Path, sha: str, model: torch.nn.Module, task: Any,
+def _metadata(recipe: dict[str, Any], weights_path: Path, sha: str, task: Any,
               task_cfg: dict[str, Any], rule: str, epochs: int, batch_size: int, learn: dict[str, Any],
               train_samples: Any, seed: int, t0: float, history: list[dict], extra: dict[str, Any]) -> dict[str, Any]:
     """The :class:`zoo.registry.Weights` record of a finished run."""
@@ -540,18 +541,11 @@ def check_finite(model: torch.nn.Module, source: str, when: str, par: Any = None
                                    "(lower [learning] lr?); nothing written")
 
 
-class _rejected:
-    """Turn a ValueError/TypeError of a builder, task loader or learning rule that refuses the
+@contextlib.contextmanager
+def _rejected(source: str, table: str, who: str) -> Iterator[None]:
+    """Turn the ValueError/TypeError of a builder, task loader or learning rule refusing the
     recipe's parameters into one :class:`ZooError` line naming the recipe and the table."""
-
-    def __init__(self, source: str, table: str, who: str) -> None:
-        self.source, self.table, self.who = source, table, who
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        if kind is not None and issubclass(kind, (ValueError, TypeError)):
-            raise ZooError(f"{self.source}: [{self.table}] rejected by {self.who}: {' '.join(str(exc).split())}") \
-                from None
-        return False
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise ZooError(f"{source}: [{table}] rejected by {who}: {' '.join(str(exc).split())}") from None
