@@ -66,17 +66,61 @@ class Weights:
 
     @classmethod
     def from_json(cls, path: Path) -> "Weights":
-        data = json.loads(path.read_text())
+        """Read a weights record; a malformed one raises one :class:`ZooError` line naming the
+        file and the key."""
+        path = Path(path)
+        try:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except OSError as exc:
+            raise ZooError(f"weights record {path}: cannot read ({exc.strerror or exc})") from None
+        except UnicodeDecodeError as exc:
+            raise ZooError(f"weights record {path}: not UTF-8 text (invalid byte at offset {exc.start})") from None
+        except json.JSONDecodeError as exc:
+            raise ZooError(f"weights record {path}: invalid JSON ({exc.msg} at line {exc.lineno} "
+                           f"column {exc.colno})") from None
+        except RecursionError:
+            raise ZooError(f"weights record {path}: invalid JSON (nested too deeply)") from None
+        if not isinstance(data, dict):
+            raise ZooError(f"weights record {path}: must be a JSON object, not {type(data).__name__}")
+        for key, kinds in _RECORD_KEYS.items():
+            if key not in data and type(None) not in kinds:
+                raise ZooError(f"weights record {path}: missing required key {key!r}")
+            value = data.get(key)
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                want = " or ".join("null" if k is type(None) else {"str": "a string", "dict": "an object"}[k.__name__]
+                                   for k in kinds)
+                raise ZooError(f"weights record {path}: {key} = {_show(value)} must be {want}")
+        file, sha = data["file"], data["sha256"]
+        if not file or file in (".", "..") or "/" in file or "\\" in file:
+            raise ZooError(f"weights record {path}: file = {_show(file)} must be a plain file name")
+        if len(sha) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha):
+            raise ZooError(f"weights record {path}: sha256 = {_show(sha)} must be 64 hex digits")
+        meta = data.get("meta") or {}
+        for key in ("metrics", "config"):
+            if not isinstance(meta.get(key, {}), dict):
+                raise ZooError(f"weights record {path}: meta.{key} = {_show(meta[key])} must be an object")
         return cls(
             name=data["name"],
-            file=data["file"],
-            sha256=data["sha256"],
+            file=file,
+            sha256=sha,
             url=data.get("url"),
             recipe=data["recipe"],
-            meta=data.get("meta", {}),
+            meta=meta,
             model=data.get("model"),
             root=path.parent,
         )
+
+
+# weights record key -> accepted JSON types (NoneType: optional, may be null)
+_RECORD_KEYS: dict[str, tuple[type, ...]] = {
+    "name": (str,), "file": (str,), "sha256": (str,), "url": (str, type(None)), "recipe": (str,),
+    "meta": (dict, type(None)), "model": (str, type(None)),
+}
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass(frozen=True)
@@ -181,6 +225,7 @@ def get_weights(name: str) -> Weights:
 def get_model(name: str, weights: str | None = "DEFAULT", **config: Any) -> torch.nn.Module:
     """Build ``name`` (registered name or path reference); with ``weights="DEFAULT"`` load its
     SHA-256-verified weights (shipped, ``$ZOO_HOME/weights``, the user's path, or fetched)."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from zoo.hub import fetch, verify
@@ -198,6 +243,13 @@ def get_model(name: str, weights: str | None = "DEFAULT", **config: Any) -> torc
         path = fetch(w.url, w.sha256, w.file)
     else:
         raise ZooError(f"weights file {w.path} of {name!r} is missing and its record has no url")
-    model.load_state_dict(load_file(str(path)))
+    try:  # a file whose hash matches can still be truncated or hold other tensors
+        state = load_file(str(path))
+        model.load_state_dict(state)
+    except (SafetensorError, RuntimeError, ValueError, TypeError, KeyError, OSError) as exc:
+        raise ZooError(f"weights file {path}: cannot load ({' '.join(str(exc).split())[:300]})") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ZooError(f"weights file {path}: tensor {bad[0]!r} has non-finite values (NaN or inf)")
     model.eval()
     return model
