@@ -1,20 +1,26 @@
 """Lava populations of SpikingGamma networks: fused gamma-bucket chains and sigma-delta units.
 
 ``li_chain`` — K NIR ``LI`` nodes in a chain (bucket k fed by bucket k-1 in the same step),
-one population of K*n units, bucket-major. Float step, per bucket k (rows k*n..(k+1)*n):
+one population of K*n units, bucket-major. For GammaNet graphs the chain is the LI cascade
+that realises the exact bucket step ``Phi = expm(A dt)`` (:func:`zoo.neurons.gamma.gamma_cascade`,
+``exporters/nir/ext_gamma.py``); the Lava step below is the NIR LI semantics of that chain,
+nothing gamma-specific. Float step, per bucket k (rows k*n..(k+1)*n):
     in   = acc (sigma input: acc += a_in, the sum of received graded spikes) or a_in
     b_1 <- b_1*(1-dv_1) + in + bias_1;   b_k <- b_k*(1-dv_k) + g_k*b_{k-1} + bias_k   (k > 1, new b_{k-1})
     v_out = b
-with dv_k = dt/tau_k, g_k = dt*r_k/tau_k (the LI's Euler form), bucket 1's gain folded into
-the incoming Dense. ``sigma_delta`` — ReLU unit with graded spikes:
-    x = a_in + bias;  e = ReLU(x) - r;  s = e if |e| >= theta else 0;  r <- r + s;  v_out = s
+with dv_k = dt/tau_k (= 1 - exp(-dt/tau_bucket) for the cascade), g_k = dt*r_k/tau_k, bucket
+1's gain folded into the incoming Dense. ``sigma_delta`` — ReLU unit with graded spikes and a
+minimum interval of n_ref = max(1, round(t_ref/dt)) steps between messages:
+    x = a_in + bias;  e = ReLU(x) - r;  send = |e| >= theta and q <= 0
+    s = e if send else 0;  r <- r + s;  q <- n_ref - 1 if send else q - 1;  v_out = s
 so the receiving chain sums the sparse deltas s back into r.
 
 Fixed point: states in 24-bit integers at 64*S units per float unit (S: the population's
-scale, capped by a calibration run so nothing saturates); dv and g as 12-bit fractions,
-products truncated toward zero; graded messages are 16-bit: a chain sends b >> k (toward
-zero), a sigma-delta unit sends (r_new >> k) - (r_old >> k), so the receiver's sum is exactly
-r >> k (no drift); k = params["msg_shift"] from the quantiser.
+scale, capped by a calibration run so nothing saturates); the chain coefficients dv and g are
+16-bit fractions (``round(x 2^16)``), products in int64 truncated toward zero (``shr0``);
+graded messages are 16-bit: a chain sends b >> k (toward zero), a sigma-delta unit sends
+(r_new >> k) - (r_old >> k), so the receiver's sum is exactly r >> k (no drift); k =
+params["msg_shift"] from the quantiser. The refractory count q is an integer < n_ref.
 """
 from __future__ import annotations
 
@@ -23,10 +29,11 @@ import numpy as np
 
 from exporters.lava.plan import NeuronSpec
 from exporters.lava.populations import PopulationKind, register_kind, register_spec
-from exporters.nir.ext_gamma import SIGMA_DELTA, sigma_delta_params
+from exporters.nir.ext_gamma import SIGMA_DELTA, refractory_steps_of, sigma_delta_params
 from exporters.nir.io import NIRError
 
 LI_CHAIN = "li_chain"
+FRAC_BITS = 16  # fractional bits of the fixed-point chain coefficients
 
 
 def chain_spec(head: str, members: list[nir.LI], dt: float, latency: int, sigma_in: bool
@@ -67,8 +74,9 @@ def _chain_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarr
     for k in range(K):
         rows, prev = slice(k * n, (k + 1) * n), slice((k - 1) * n, k * n)
         if fixed:
-            drive = np.left_shift(inp[:, rows], 6) if k == 0 else _shr0(p["g"][rows] * b[:, prev], 12)
-            b[:, rows] = _clip24(_shr0(b[:, rows] * (4096 - p["dv"][rows]), 12) + drive + p["bias"][rows])
+            drive = np.left_shift(inp[:, rows], 6) if k == 0 else _shr0(p["g"][rows] * b[:, prev], FRAC_BITS)
+            b[:, rows] = _clip24(_shr0(b[:, rows] * ((1 << FRAC_BITS) - p["dv"][rows]), FRAC_BITS) + drive
+                                 + p["bias"][rows])
         else:
             drive = inp[:, rows] if k == 0 else p["g"][rows] * b[:, prev]
             b[:, rows] = b[:, rows] * (1.0 - p["dv"][rows]) + drive + p["bias"][rows]
@@ -79,7 +87,9 @@ def _chain_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarr
 def _sigma_delta_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
     x = (np.left_shift(a_in, 6) + p["bias"]) if fixed else a_in + p["bias"]
     e = np.maximum(x, 0) - state["r"]
-    s = np.where(np.abs(e) >= p["theta"], e, 0)
+    send = (np.abs(e) >= p["theta"]) & (state["q"] <= 0)
+    s = np.where(send, e, 0)
+    state["q"][:] = np.where(send, p["n_ref"] - 1, state["q"] - 1)
     if fixed:  # send the change of the quantised reconstruction: receivers sum to r >> k, no drift
         k = p["msg_shift"]
         state["v"][:] = _shr0(state["r"] + s, k) - _shr0(state["r"], k)
@@ -91,17 +101,19 @@ def _sigma_delta_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np
 
 def _chain_quantize(spec: NeuronSpec, scale: float) -> tuple[dict, list[str]]:
     p = dict(spec.params)
-    p.update(dv=np.round(p["dv"] * 4096).astype(np.int64), g=np.round(p["g"] * 4096).astype(np.int64),
+    one = 1 << FRAC_BITS
+    p.update(dv=np.round(p["dv"] * one).astype(np.int64), g=np.round(p["g"] * one).astype(np.int64),
              bias=np.round(p["bias"] * scale * 64).astype(np.int64))
-    err = float(np.abs(p["g"] / 4096 - spec.params["g"]).max())
-    return p, [f"bucket decays and spills as 12-bit fractions (max spill error {err:.1e})"]
+    rel = float(max(np.abs(p[k] / one / spec.params[k] - 1).max() for k in ("dv", "g")))
+    return p, [f"bucket-chain coefficients as {FRAC_BITS}-bit fractions (max relative error {rel:.1e})"]
 
 
 def _sigma_delta_quantize(spec: NeuronSpec, scale: float) -> tuple[dict, list[str]]:
     theta = int(round(spec.params["theta"] * scale * 64))
     if theta < 1:
         raise NIRError(f"node {spec.name!r}: theta {spec.params['theta']} rounds to 0 at scale {scale:.3g}")
-    return {"theta": theta, "bias": np.round(spec.params["bias"] * scale * 64).astype(np.int64)}, []
+    return {"theta": theta, "n_ref": int(spec.params["n_ref"]),
+            "bias": np.round(spec.params["bias"] * scale * 64).astype(np.int64)}, []
 
 
 @register_spec(SIGMA_DELTA)
@@ -110,11 +122,11 @@ def _sigma_delta_spec(name: str, node: nir.NIRGraph, dt: float, latency: int) ->
     p = sigma_delta_params(node, name)
     one, zero = np.ones(n), np.zeros(n)
     spec = NeuronSpec(name, n, one, one.copy(), np.full(n, np.inf), zero, zero.copy(), zero.copy(), "none", False,
-                      latency, SIGMA_DELTA, params={"theta": p["theta"]})
+                      latency, SIGMA_DELTA, params={"theta": p["theta"], "n_ref": refractory_steps_of(p, dt)})
     return spec, one
 
 
 register_kind(PopulationKind(LI_CHAIN, ("b", "v", "acc"), _chain_step, _chain_quantize,
                              "exporters.lava.procs.gamma:LIChain", graded=True))
-register_kind(PopulationKind(SIGMA_DELTA, ("v", "r"), _sigma_delta_step, _sigma_delta_quantize,
+register_kind(PopulationKind(SIGMA_DELTA, ("v", "r", "q"), _sigma_delta_step, _sigma_delta_quantize,
                              "exporters.lava.procs.gamma:SigmaDeltaUnit", graded=True))

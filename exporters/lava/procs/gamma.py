@@ -17,7 +17,7 @@ class LIChain(KindPopulation):
 
 
 class SigmaDeltaUnit(KindPopulation):
-    state = ("v", "r")
+    state = ("v", "r", "q")
 
 
 @implements(proc=LIChain, protocol=LoihiProtocol)
@@ -44,6 +44,7 @@ class PyLIChainModelFixed(KindFixedPorts):
 class PySigmaDeltaUnitModelFloat(KindFloatPorts):
     kind_name = "sigma_delta"
     r: np.ndarray = LavaPyType(np.ndarray, float)
+    q: np.ndarray = LavaPyType(np.ndarray, float)
 
 
 @implements(proc=SigmaDeltaUnit, protocol=LoihiProtocol)
@@ -52,3 +53,4 @@ class PySigmaDeltaUnitModelFloat(KindFloatPorts):
 class PySigmaDeltaUnitModelFixed(KindFixedPorts):
     kind_name = "sigma_delta"
     r: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    q: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=16)
