@@ -1,0 +1,96 @@
+"""Ctrl-C during a Lava run: ``interrupted``, exit 130 within 5 s, no Lava worker left alive and
+no shared-memory segment of ours left in /dev/shm (real subprocess, SIGINT as a terminal sends
+it: to the whole process group; and to the parent alone while it is still forking workers)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from exporters.lava.build import SHM_PREFIX
+from exporters.nir import write
+from nir_graphs import chain, lif, spikes_in
+
+ROOT = Path(__file__).resolve().parent.parent
+SHM = Path("/dev/shm")
+pytestmark = pytest.mark.skipif(not SHM.is_dir() or sys.platform != "linux", reason="needs Linux /dev/shm")
+
+
+def _ours(pid: int) -> list[str]:
+    return sorted(p.name for p in SHM.glob(f"{SHM_PREFIX}{pid}_*"))
+
+
+def _alive_in_group(pgid: int) -> list[str]:
+    """Processes of the group that have not exited (zombies waiting for init count as gone)."""
+    alive = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, pgrp = fields[0], int(fields[2])
+        if pgrp == pgid and state not in ("Z", "X"):
+            alive.append(f"{proc.name}:{state}")
+    return alive
+
+
+@pytest.fixture(scope="module")
+def long_run(tmp_path_factory):
+    """A small network fed enough samples that its single Lava run lasts several seconds."""
+    d = tmp_path_factory.mktemp("interrupt")
+    rng = np.random.default_rng(0)
+    g = chain(4, [(rng.normal(0.6, 0.5, (6, 4)), None, lif(6, 5e-3, 1.0)),
+                  (rng.normal(0.4, 0.6, (3, 6)), None, lif(3, 6e-3, 0.8))])
+    np.save(d / "x.npy", spikes_in(400, 100, 4, 0.5, seed=1))
+    return write(d / "net.nir", g), d / "x.npy", d
+
+
+def _interrupt(cmd: list[str], whole_group: bool, settle: float) -> tuple[int, float, str, int]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        t_end = time.time() + 120
+        while not _ours(p.pid):  # the Lava run has started creating its channels
+            assert p.poll() is None, p.communicate()
+            assert time.time() < t_end, "the Lava run never started"
+            time.sleep(0.01)
+        time.sleep(settle)
+        t0 = time.time()
+        if whole_group:
+            os.killpg(p.pid, signal.SIGINT)
+        else:
+            os.kill(p.pid, signal.SIGINT)
+        try:
+            _, err = p.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            pytest.fail("no exit within 5 s of Ctrl-C")
+        return p.returncode, time.time() - t0, err.decode(), p.pid
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+
+
+@pytest.mark.parametrize("whole_group, settle", [(True, 1.5), (False, 0.0)], ids=["group-running", "parent-forking"])
+def test_ctrl_c_during_lava_run(long_run, whole_group, settle):
+    nir_file, x, d = long_run
+    out = d / f"out-{whole_group}.npz"
+    cmd = [sys.executable, "-m", "zoo.cli", "nir", "run", str(nir_file), "--backend", "lava-float",
+           "--input", str(x), "-o", str(out)]
+    rc, seconds, err, pid = _interrupt(cmd, whole_group, settle)
+    assert rc == 130, err
+    assert err.strip() == "interrupted", err
+    assert seconds < 5
+    time.sleep(0.3)
+    assert _alive_in_group(pid) == []
+    assert _ours(pid) == []
+    assert not out.exists()
