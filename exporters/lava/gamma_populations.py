@@ -12,7 +12,7 @@ with dv_k = dt/tau_k (= 1 - exp(-dt/tau_bucket) for the cascade), g_k = dt*r_k/t
 1's gain folded into the incoming Dense. ``sigma_delta`` — ReLU unit with graded spikes and a
 minimum interval of n_ref = max(1, round(t_ref/dt)) steps between messages:
     x = a_in + bias;  e = ReLU(x) - r;  send = |e| >= theta and q <= 0
-    s = e if send else 0;  r <- r + s;  q <- n_ref - 1 if send else q - 1;  v_out = s
+    s = e if send else 0;  r <- r + s;  q <- n_ref - 1 if send else max(q - 1, 0);  v_out = s
 so the receiving chain sums the sparse deltas s back into r.
 
 Fixed point: states in 24-bit integers at 64*S units per float unit (S: the population's
@@ -89,7 +89,7 @@ def _sigma_delta_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np
     e = np.maximum(x, 0) - state["r"]
     send = (np.abs(e) >= p["theta"]) & (state["q"] <= 0)
     s = np.where(send, e, 0)
-    state["q"][:] = np.where(send, p["n_ref"] - 1, state["q"] - 1)
+    state["q"][:] = np.where(send, p["n_ref"] - 1, np.maximum(state["q"] - 1, 0))
     if fixed:  # send the change of the quantised reconstruction: receivers sum to r >> k, no drift
         k = p["msg_shift"]
         state["v"][:] = _shr0(state["r"] + s, k) - _shr0(state["r"], k)

@@ -6,7 +6,7 @@ THETA, "t_ref": T_REF}`` (t_ref in seconds, absent or 0 in v1 files); shape (n,)
 semantics (:mod:`zoo.neurons.sigma_delta`), ``n_ref = max(1, round(t_ref / dt))``::
 
     y[t] = ReLU(I[t]);  e = y - r[t-1];  send = |e| >= theta and q[t-1] <= 0
-    s[t] = e if send else 0;  r[t] = r[t-1] + s[t];  q[t] = n_ref - 1 if send else q[t-1] - 1
+    s[t] = e if send else 0;  r[t] = r[t-1] + s[t];  q[t] = n_ref - 1 if send else max(q[t-1] - 1, 0)
     output: r[t]  (the reconstruction the receivers decode by summing the graded spikes s)
 
 A tool that ignores the metadata sees the identity (no ReLU, no quantisation). Lava sends the

@@ -174,15 +174,15 @@ class LIFNet(nn.Module):
 
 
 def gamma_delay(**config) -> GammaNet:
-    """Delay task defaults: 2 inputs, 32 hidden, 5 classes, K = 8 buckets of tau = 2 ms."""
+    """Delay task defaults: 2 inputs, 32 hidden, 7 classes, K = 8 buckets of tau = 2 ms, t_ref = 1 ms."""
     return GammaNet(**{"n_inputs": 2, "n_hidden": 32, "n_outputs": 7, "n_buckets": 8, "tau_ms": 2.0,
-                       **config})
+                       "t_ref_ms": 1.0, **config})
 
 
 def gamma_seqdigits(**config) -> GammaNet:
-    """Sequential-digits defaults: 8 inputs (one per column), 64 hidden, 10 classes."""
+    """Sequential-digits defaults: 8 inputs (one per column), 64 hidden, 10 classes, t_ref = 1 ms."""
     return GammaNet(**{"n_inputs": 8, "n_hidden": 64, "n_outputs": 10, "n_buckets": 6, "tau_ms": 4.0,
-                       **config})
+                       "t_ref_ms": 1.0, **config})
 
 
 register(ModelEntry(

@@ -9,7 +9,7 @@ max(1, round(t_ref / dt))`` steps, ``t_ref`` in ms)::
     send = |e[t]| >= theta and q[t-1] <= 0  # NOT strict: >=;  q = refractory steps left, q[-1] = 0
     s[t] = e[t] if send else 0              # graded spike (delta message)
     r[t] = r[t-1] + s[t]
-    q[t] = n_ref - 1 if send else q[t-1] - 1
+    q[t] = n_ref - 1 if send else max(q[t-1] - 1, 0)
 
 With ``n_ref = 1`` (t_ref <= dt) the refractory term is always true and the unit is exactly
 Lava's ``AbstractDeltaModel.delta_dynamics`` (``np.abs(delta) >= vth``, ``cum_error=False``):
@@ -63,7 +63,7 @@ def sigma_delta_step(y: torch.Tensor, r: torch.Tensor, p: SigmaDeltaParameters, 
     e = y - r
     send = (e.abs() >= p.theta) & (q <= 0)
     s = torch.where(send, e, torch.zeros_like(e))
-    return s, r + s, torch.where(send, torch.full_like(q, p.n_ref - 1), q - 1)
+    return s, r + s, torch.where(send, torch.full_like(q, p.n_ref - 1), (q - 1).clamp(min=0))
 
 
 def sigma_delta_relu(x: torch.Tensor, r: torch.Tensor, p: SigmaDeltaParameters, q: torch.Tensor | None = None,
