@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.gamma.dt_sweep import evaluate
 from zoo.registry import get_model, get_weights
 from zoo.tasks import get_task
 
@@ -32,15 +33,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DTS = (1.0, 0.5, 0.25, 0.1)
 MODELS = ("gamma-delay", "gamma-seqdigits")
 BACKENDS = ("torch", "torch, t_ref = 0", "emulator fixed")
-
-
-def _torch_eval(model: torch.nn.Module, task, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    outs, msgs = [], 0.0
-    with torch.no_grad():
-        for i in range(0, len(x), 250):
-            outs.append(model(x[i:i + 250].transpose(0, 1)).transpose(0, 1))
-            msgs += model.last_stats["hidden_spikes_per_sample"] * len(x[i:i + 250])
-    return task.metric(torch.cat(outs), y), msgs / len(x)
 
 
 def _emulator_eval(model: torch.nn.Module, dt: float, task, params: dict, x: torch.Tensor, y: torch.Tensor
@@ -68,9 +60,9 @@ def measure(name: str) -> list[dict]:
         x, y = task.load("test", **{**params, "dt": dt})
         for backend in BACKENDS:
             if backend == "torch":
-                acc, msgs = _torch_eval(get_model(name, dt=dt), task, x, y)
+                acc, msgs = evaluate(get_model(name, dt=dt), task, x, y)
             elif backend == "torch, t_ref = 0":
-                acc, msgs = _torch_eval(get_model(name, dt=dt, t_ref_ms=0.0), task, x, y)
+                acc, msgs = evaluate(get_model(name, dt=dt, t_ref_ms=0.0), task, x, y)
             else:
                 acc, msgs = _emulator_eval(get_model(name, dt=dt), dt, task, params, x, y)
             rows.append({"model": name, "backend": backend, "trained_dt": w.config.get("dt"), "dt": dt,

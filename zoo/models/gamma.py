@@ -1,4 +1,10 @@
-"""SpikingGamma (Koopman, Otte, Bohte 2026) [reconstruction, see ../shared/papers.md section 2].
+"""SpikingGamma (Koopman, Otte, Bohte 2026, arXiv 2602.01978) [reconstruction: the paper's exact equations are not
+public; gamma memory of de Vries & Principe 1992 with exact discretisation, sigma-delta ReLU units].
+
+Discretisation and messages [ours]: the buckets advance by the exact step ``Phi = expm(A dt)``
+(events as impulses, values held over the step), so the same weights run at any dt without
+retraining; a hidden unit sends at most one graded message per ``t_ref_ms`` (1 ms in the
+recipes), which keeps the message count roughly constant in dt (``benchmarks/gamma/transfer.py``).
 
 ``GammaNet``: feedforward, time-first (T, B, n_inputs) -> logits (T, B, n_outputs).
 
