@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-all bench clean
+.PHONY: venv demo test test-all test-wheel bench clean
 
 venv: $(STAMP)
 
@@ -22,7 +22,10 @@ test: venv
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q
 
 test-all: venv
-	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "slow or not slow"
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m "slow or not slow or wheel"
+
+test-wheel: venv
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q -m wheel
 
 bench: venv
 	$(PY) -m benchmarks

@@ -1,4 +1,4 @@
-"""STOP (papers.md §3): neuron equations, STOP rule vs autograd, cosine to BPTT, shipped weights."""
+"""STOP (docs/papers.md §3): neuron equations, STOP rule vs autograd, cosine to BPTT, shipped weights."""
 from __future__ import annotations
 
 import math

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from zoo.registry import ZooError
+
+LOG = logging.getLogger("zoo")
 
 
 def _print_table(rows: list[list[str]], header: list[str]) -> None:
@@ -94,7 +97,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     from zoo.evaluate import BACKENDS, evaluate
 
     backends = tuple(args.backend) if getattr(args, "backend", None) else BACKENDS
-    log = (lambda m: print(m, file=sys.stderr)) if not args.json else (lambda m: None)
+    log = LOG.info if not args.json else (lambda m: None)
     workers = getattr(args, "workers", 1)
     res = evaluate(args.name, samples=args.samples, backends=backends, log=log,
                    **({"workers": workers} if workers != 1 else {}))
@@ -130,7 +133,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     recipe = load_recipe(find_recipe(args.recipe))
     out = args.out or f"runs/{recipe['name']}"
-    meta = train(recipe, out, log=lambda m: print(m, file=sys.stderr), nproc=getattr(args, "nproc", 1),
+    meta = train(recipe, out, log=LOG.info, nproc=getattr(args, "nproc", 1),
                  device=getattr(args, "device", "cpu"), backend=getattr(args, "backend", "torch"),
                  evals_per_epoch=getattr(args, "evals_per_epoch", 1), test_samples=getattr(args, "test_samples", None),
                  dtype=getattr(torch, getattr(args, "dtype", "float32")))
@@ -144,7 +147,7 @@ def cmd_card(args: argparse.Namespace) -> None:
     from zoo.card import write_card
 
     print(write_card(args.name, plots=getattr(args, "plots", False), plot_samples=getattr(args, "plot_samples", 1),
-                     lava=not getattr(args, "no_lava", False), log=lambda m: print(m, file=sys.stderr)))
+                     lava=not getattr(args, "no_lava", False), log=LOG.info))
 
 
 def cmd_data(args: argparse.Namespace) -> None:
@@ -206,6 +209,8 @@ def positive_int(text: str) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="zoo", description="Lava-NIR Zoo: SNN models from torch to NIR to Lava.")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics (-vv: debug)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors, no progress bars")
     sub = p.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("list", help="registered models")
     s.add_argument("--json", action="store_true")
@@ -286,7 +291,14 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    try:
+        args = make_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already reported on one line
+        return int(exc.code or 0)
+    from zoo import progress
+
+    progress.configure_logging(-1 if args.quiet else 1 + args.verbose)
+    progress.set_enabled(False if (args.quiet or getattr(args, "json", False)) else None)
     from exporters.nir.io import NIRError
     from zoo.hub import HubError
 

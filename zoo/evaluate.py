@@ -30,9 +30,18 @@ def export_graph(name: str, model: torch.nn.Module | None = None):
     if dt is None:
         raise ZooError(f"model {name!r}: weights metadata has no dt")
     contract = {k: v for k, v in w.meta.get("contract", {}).items()}
-    x, _ = load_eval_data(name, 1)
     return to_nir(model, dt=dt, metadata={"model": name, "recipe": w.recipe, "sha256": w.sha256, **contract},
-                  input_shape=tuple(x.shape[2:]))
+                  input_shape=input_shape(name))
+
+
+def input_shape(name: str) -> tuple[int, ...]:
+    """Shape of one input step (without batch and time): from the weights metadata (written by
+    ``zoo train``), so exporting and card rendering need no data; else from one test sample."""
+    shape = get_weights(name).meta.get("input_shape")
+    if shape is not None:
+        return tuple(int(d) for d in shape)
+    x, _ = load_eval_data(name, 1)
+    return tuple(x.shape[2:])
 
 
 def load_eval_data(name: str, samples: int | None) -> tuple[torch.Tensor, torch.Tensor]:

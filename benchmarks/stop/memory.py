@@ -1,4 +1,4 @@
-"""Peak training memory and time per sample against T: STOP-WTL vs BPTT (papers.md §3 claim:
+"""Peak training memory and time per sample against T: STOP-WTL vs BPTT (docs/papers.md §3 claim:
 STOP's memory does not depend on T; BPTT's grows with T).
 
 Measurement (identical for both rules, all in one process with one thread). For each

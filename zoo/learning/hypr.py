@@ -1,5 +1,5 @@
 """HYPR (hybrid propagation; Baronig et al., arXiv 2506.14464 — algorithm reconstructed, see
-papers.md §4 [ours]) for :class:`zoo.models.hypr.RecurrentSNN`.
+docs/papers.md §4 [ours]) for :class:`zoo.models.hypr.RecurrentSNN`.
 
 The sequence is split into sub-sequences of length ``lam``; each is run forward, then its
 contribution is computed by a backward neuron-local scan and one matmul over the chunk, and the

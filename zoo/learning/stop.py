@@ -1,4 +1,4 @@
-"""STOP: spatiotemporal orthogonal propagation (Gao et al., arXiv 2411.11082), papers.md §3.
+"""STOP: spatiotemporal orthogonal propagation (Gao et al., arXiv 2411.11082), docs/papers.md §3.
 
 Temporally forward traces, spatially backward *same-step* errors, for a :class:`zoo.models.stop.STOPNet`
 (Linear and Conv2d synapses, parameter-free linear ``pre`` operators such as pooling). Per layer,

@@ -1,7 +1,7 @@
 """STAR-SNN (Choi et al., Neurocomputing 2026): spatio-temporal adaptive recurrent SNN.
 
 Architecture (our reconstruction; the paper's exact network is not public, see
-``../shared/papers.md`` section 1)::
+``docs/papers.md`` section 1)::
 
     I_t = fc_in(x_t) + rec(s_{t-1})            # x_t graded (real-valued forecasting input) or
                                                # 0/1 events (gestures) fed by a Linear layer

@@ -1,5 +1,5 @@
 """Balanced resonate-and-fire (BRF) neuron (Higuchi, Kairat, Bohte, Otte, ICML 2024), from the
-public BRF code (papers.md §4, tag [code]); Norse-style: pure functions + ``BRFParameters`` +
+public BRF code (docs/papers.md §4, tag [code]); Norse-style: pure functions + ``BRFParameters`` +
 ``BRFCell``.
 
 Exact discrete update (forward Euler, dt = delta = 0.01 by default; time in units of dt*steps;

@@ -1,5 +1,5 @@
 """Symplectic-Euler adaptive LIF (SE-adLIF; Baronig et al., Nat. Commun. 2025), from the public
-code as summarised in papers.md §4 (tag [code]); Norse-style: pure functions +
+code as summarised in docs/papers.md §4 (tag [code]); Norse-style: pure functions +
 ``SEAdLIFParameters`` + ``SEAdLIFCell``.
 
 Exact discrete update (one step = one time unit, dt = 1; u, w dimensionless, threshold 1).

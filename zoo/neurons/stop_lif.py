@@ -1,6 +1,6 @@
 """STOP LIF: leaky integrate-and-fire with soft reset inside the leak, per-neuron (or
 per-channel) learnable threshold and one learnable leak per layer (Gao et al., STOP,
-arXiv 2411.11082; equations as cited in ../shared/papers.md §3).
+arXiv 2411.11082; equations as cited in docs/papers.md §3).
 
 Exact discrete update (one step of length ``dt``; all quantities dimensionless, the input
 current ``I`` is in units of the threshold scale; ``v[-1] = 0``, ``s[-1] = 0``)::

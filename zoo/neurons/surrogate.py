@@ -91,7 +91,7 @@ def double_gaussian_grad(x: torch.Tensor, gamma: float = 0.5, p: float = 0.15, s
                          sigma2: float = 3.0) -> torch.Tensor:
     """Double-Gaussian surrogate derivative (Yin et al. 2021, used by the BRF code):
     ``gamma * [(1+p) N(x; 0, sigma1) - p N(x; sigma1, sigma2) - p N(x; -sigma1, sigma2)]``
-    with N the normal density; defaults gamma=0.5, p=0.15, sigma1=0.5, sigma2=3 (papers.md §4)."""
+    with N the normal density; defaults gamma=0.5, p=0.15, sigma1=0.5, sigma2=3 (docs/papers.md §4)."""
     return gamma * ((1.0 + p) * _gauss(x, 0.0, sigma1) - p * _gauss(x, sigma1, sigma2)
                     - p * _gauss(x, -sigma1, sigma2))
 

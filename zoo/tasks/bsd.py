@@ -1,5 +1,5 @@
 """Burst-sequence detection (BSD) — generated; our reconstruction of the task of the SE-adLIF /
-HYPR group (papers.md §4: 10 channels, 20 classes, 200 steps; exact generator unknown).
+HYPR group (docs/papers.md §4: 10 channels, 20 classes, 200 steps; exact generator unknown).
 
 Each class c owns an ordered triple of distinct input channels ``CLASS_SEQS[c]`` (20 distinct
 triples drawn once with ``numpy.random.default_rng(1234)``; some share channels, so order
