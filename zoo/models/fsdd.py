@@ -1,0 +1,46 @@
+"""Models on the Free Spoken Digit Dataset (tasks ``fsdd`` / ``fsdd-seq``, :mod:`zoo.tasks.fsdd`).
+
+Builders of the existing models with the FSDD input width; no new dynamics. The defaults are the
+shipped configuration (``recipes/NAME.toml``), so ``builder()`` matches the shipped weights.
+
+* ``lif-fsdd`` [ours]: the ``lif-digits`` network (:class:`zoo.models.lif_digits.LIFDigits`,
+  snnTorch ``Leaky``) with 96 inputs, trained by BPTT on the time-summed output spike counts
+  (task ``fsdd``, label per sample).
+* ``hypr-brf-fsdd`` [ours]: the HYPR recurrent BRF network (:class:`zoo.models.hypr.RecurrentSNN`)
+  with an LI readout, trained by HYPR on the digit as target at every step (task ``fsdd-seq``).
+
+The front end (96 channels = 32 mel bands x 3 thermometer levels, 80 steps of 10 ms) and all
+hyper-parameters are our choice, picked on the validation split (recording index 5-9).
+"""
+from __future__ import annotations
+
+from zoo.models.hypr import RecurrentSNN
+from zoo.models.lif_digits import LIFDigits
+from zoo.registry import ModelEntry, register
+
+N_INPUTS, N_CLASSES = 96, 10
+
+LIF_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 128, "n_outputs": N_CLASSES}
+BRF_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 64, "n_outputs": N_CLASSES, "neuron": "brf"}
+
+
+def lif_fsdd(**config) -> LIFDigits:
+    """``LIFDigits`` with the ``lif-fsdd`` defaults (``config`` overrides them)."""
+    return LIFDigits(**{**LIF_CONFIG, **config})
+
+
+def hypr_brf_fsdd(**config) -> RecurrentSNN:
+    """``RecurrentSNN`` of BRF neurons with the ``hypr-brf-fsdd`` defaults (``config`` overrides them)."""
+    return RecurrentSNN(**{**BRF_CONFIG, **config})
+
+
+register(ModelEntry(
+    name="lif-fsdd", paper="baseline (snnTorch Leaky)", task="fsdd", metric="accuracy", higher_is_better=True,
+    builder=lif_fsdd,
+    description="Feedforward LIF 96-128-10 on spoken digits (FSDD, mel-filterbank spikes, 80 x 10 ms), BPTT"))
+
+register(ModelEntry(
+    name="hypr-brf-fsdd", paper="HYPR (Baronig et al., arXiv 2506.14464)", task="fsdd-seq", metric="accuracy",
+    higher_is_better=True,
+    builder=hypr_brf_fsdd,
+    description="BRF RSNN (64) + LI readout on spoken digits (FSDD, mel-filterbank spikes, 80 x 10 ms), HYPR-trained"))
