@@ -104,7 +104,8 @@ def _chain_quantize(spec: NeuronSpec, scale: float) -> tuple[dict, list[str]]:
     one = 1 << FRAC_BITS
     p.update(dv=np.round(p["dv"] * one).astype(np.int64), g=np.round(p["g"] * one).astype(np.int64),
              bias=np.round(p["bias"] * scale * 64).astype(np.int64))
-    rel = float(max(np.abs(p[k] / one / spec.params[k] - 1).max() for k in ("dv", "g")))
+    rel = max(float(np.abs(p[k][nz] / one / spec.params[k][nz] - 1).max(initial=0.0))
+              for k in ("dv", "g") for nz in [spec.params[k] != 0])
     return p, [f"bucket-chain coefficients as {FRAC_BITS}-bit fractions (max relative error {rel:.1e})"]
 
 
