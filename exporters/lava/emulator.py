@@ -35,10 +35,9 @@ def check_inputs(x: np.ndarray, plan: Plan, fixed: bool, input_frac_bits: int = 
     ``input_frac_bits`` = k > 0) graded values that are exact multiples of 2^-k, returned as
     the integers x*2^k (never silently rounded)."""
     from exporters.nir.io import NIRError
+    from exporters.nir.validate import check_input
 
-    x = np.asarray(x)
-    if x.ndim < 3 or tuple(x.shape[2:]) != tuple(plan.input_shape) and int(np.prod(x.shape[2:])) != plan.n_in:
-        raise NIRError(f"inputs must have shape (batch, T, {', '.join(map(str, plan.input_shape))}), got {x.shape}")
+    x = np.asarray(check_input(x, tuple(plan.input_shape)))  # the check every backend shares
     x = x.reshape(x.shape[0], x.shape[1], plan.n_in)
     if fixed and input_frac_bits == 0 and not np.isin(x, (0, 1)).all():
         raise NIRError("fixed point takes binary spike inputs (0/1); got graded values — encode them as spikes "

@@ -19,17 +19,19 @@ into the next sample.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import nir
 import numpy as np
 import torch
 
-from exporters.nir.executor import LINEAR_OPS, NEURONS, graph_dt, linear_step, reset_mode
+from exporters.nir.executor import LINEAR_OPS, NEURONS, linear_step, reset_mode
 from exporters.nir.extensions import V_TAP, extension_name, is_extension
-from exporters.nir.graph import flatten_graph, schedule
 from exporters.nir.io import NIRError
+from exporters.nir.validate import CheckedGraph, check_graph, delay_steps
 
+MAX_DENSE_BYTES_DEFAULT = 2 * 1024 ** 3
 INPUT = "__input__"
 OUTPUT = "__output__"
 LINEAR = LINEAR_OPS
@@ -97,6 +99,30 @@ class Plan:
         return int(np.prod(self.input_shape))
 
 
+def max_dense_bytes() -> int:
+    """Memory allowed for one dense matrix of the compiler (env ``ZOO_MAX_DENSE_BYTES``, default 2 GiB)."""
+    raw = os.environ.get("ZOO_MAX_DENSE_BYTES")
+    if raw is None or raw.strip() == "":
+        return MAX_DENSE_BYTES_DEFAULT
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise NIRError(f"ZOO_MAX_DENSE_BYTES must be a number of bytes, got {raw!r}") from None
+    if value <= 0:
+        raise NIRError(f"ZOO_MAX_DENSE_BYTES must be positive, got {raw!r}")
+    return value
+
+
+def check_dense(name: str, rows: int, cols: int, what: str, copies: int = 1) -> None:
+    """Refuse before allocating a float64 (rows x cols) matrix (x ``copies`` alive at once) above the limit."""
+    need = 8 * int(rows) * int(cols) * copies
+    limit = max_dense_bytes()
+    if need > limit:
+        raise NIRError(f"node {name!r}: {what} needs a dense {rows} x {cols} matrix ({need / 2 ** 30:.3g} GiB) above "
+                       f"the {limit / 2 ** 30:.3g} GiB limit (ZOO_MAX_DENSE_BYTES); the compiler expands this node "
+                       "into dense Lava weights")
+
+
 def _shape(node: nir.NIRNode, key: str) -> tuple[int, ...]:
     types = node.input_type if key == "input" else node.output_type
     arr = next(iter(types.values()))
@@ -113,15 +139,18 @@ def _linear_map(name: str, node: nir.NIRNode) -> tuple[np.ndarray, np.ndarray]:
     in_shape = _shape(node, "input")
     n = int(np.prod(in_shape))
     if isinstance(node, nir.Scale):
+        check_dense(name, n, n, "Scale")
         s = np.broadcast_to(np.asarray(node.scale, float), in_shape).ravel()
         return np.diag(s), np.zeros(n)
     if isinstance(node, nir.Flatten):
+        check_dense(name, n, n, "Flatten")
         return np.eye(n), np.zeros(n)
     # convolution / pooling: apply the op to the identity basis (exact for linear ops)
     params = {k: torch.as_tensor(np.asarray(v, float)) for k in ("weight", "bias")
               if (v := getattr(node, k, None)) is not None}
-    eye = torch.eye(n, dtype=torch.float64).reshape(n, *in_shape)
     b = linear_step(node, torch.zeros(1, *in_shape, dtype=torch.float64), params, 1).reshape(-1)
+    check_dense(name, n, n + 2 * b.numel(), type(node).__name__)  # identity basis + its image (twice)
+    eye = torch.eye(n, dtype=torch.float64).reshape(n, *in_shape)
     m = linear_step(node, eye, params, n).reshape(n, -1) - b
     return m.T.numpy(), b.numpy()
 
@@ -179,13 +208,10 @@ def _delayed(key: str, steps: int) -> str:
 
 
 def _delay_steps(name: str, node: nir.Delay, dt: float) -> int:
-    d = np.asarray(node.delay, float).ravel() / dt
-    if not np.allclose(d, d[0]) or abs(d[0] - round(d[0])) > 1e-6 or d[0] < 0:
-        raise NIRError(f"node {name!r}: Delay must be one whole number of steps for all elements "
-                       f"(got {np.unique(np.round(d, 6))[:4]} steps at dt={dt})")
-    if round(d[0]) > 63:
-        raise NIRError(f"node {name!r}: Delay of {int(round(d[0]))} steps exceeds Loihi's 63-step synaptic delay")
-    return int(round(d[0]))
+    d = delay_steps(name, node, dt)  # whole, uniform, >= 0: checked once by exporters.nir.validate
+    if d > 63:
+        raise NIRError(f"node {name!r}: Delay of {d} steps exceeds Loihi's 63-step synaptic delay")
+    return d
 
 
 def _is_sigma_delta(node: nir.NIRNode | None) -> bool:
@@ -211,11 +237,11 @@ def li_chains(nodes: dict[str, nir.NIRNode], sched) -> dict[str, list[str]]:
     return chains
 
 
-def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
-    """Map a NIR graph to populations and Dense stages; raise :class:`NIRError` naming the node."""
-    dt = graph_dt(graph, dt)
-    nodes, edges = flatten_graph(graph)
-    sched = schedule(nodes, edges)
+def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) -> Plan:
+    """Map a NIR graph to populations and Dense stages; raise :class:`NIRError` naming the node.
+    The graph is validated by :func:`exporters.nir.validate.check_graph` (a CheckedGraph passes)."""
+    checked = check_graph(graph, dt)
+    dt, nodes, sched = checked.dt, checked.nodes, checked.sched
     for name, node in nodes.items():
         if not isinstance(node, (nir.Input, nir.Output, nir.Threshold, nir.Delay) + LINEAR + NEURONS) \
                 and not is_extension(node):
@@ -259,16 +285,19 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
                 if not is_pop.get(src):
                     raise NIRError(f"node {name!r}: a v_tap must be fed directly by a population, not {src!r}")
                 n = int(np.prod(_shape(nodes[src], "output")))
+                check_dense(name, n, n, "membrane readout")
                 res[(f"{src}:v", (src, name) in sched.back_edges)] = (np.eye(n), np.zeros(n))
             return res
         if name in member_of:  # bucket k of a fused chain: rows k*n..(k+1)*n of its population
             head, k = member_of[name]
             n = int(np.prod(_shape(node, "output")))
+            check_dense(name, n, n * len(chains[head]), "gamma chain member")
             sel = np.zeros((n, n * len(chains[head])))
             sel[:, k * n:(k + 1) * n] = np.eye(n)
             return {(head, False): (sel, np.zeros(n))}
         if isinstance(node, nir.Input) or is_pop[name]:
             n = int(np.prod(_shape(node, "output")))
+            check_dense(name, n, n, "its output map")
             return {(INPUT if isinstance(node, nir.Input) else name, False): (np.eye(n), np.zeros(n))}
         if name in memo:
             return memo[name]
@@ -282,6 +311,7 @@ def compile_plan(graph: nir.NIRGraph, dt: float | None = None) -> Plan:
         for i, (key, (a, c)) in enumerate(source_maps(name).items()):
             if a.shape[0] != m.shape[1]:
                 raise NIRError(f"node {name!r}: expects {m.shape[1]} inputs, receives {a.shape[0]}")
+            check_dense(name, m.shape[0], a.shape[1], "the fused weights")
             res[key] = (m @ a, m @ c + (b if i == 0 else 0))
         memo[name] = res
         return res

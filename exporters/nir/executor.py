@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from exporters.nir.extensions import V_TAP, extension_of, is_extension
-from exporters.nir.graph import flatten_graph, schedule
 from exporters.nir.io import NIRError
+from exporters.nir.validate import CheckedGraph, check_graph, check_input, graph_dt  # noqa: F401 (graph_dt re-exported)
 
 NEURONS = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI)
 
@@ -32,18 +32,6 @@ def is_spiking(node: nir.NIRNode) -> bool:
     """Nodes whose output is spikes (populations recorded for spike agreement)."""
     return isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)) or (
         is_extension(node) and extension_of(node).spiking)
-
-
-def graph_dt(graph: nir.NIRGraph, dt: float | None) -> float:
-    """The step: explicit ``dt`` wins; else graph metadata ``dt``; else an error (never a guess)."""
-    if dt is None:
-        dt = (graph.metadata or {}).get("dt")
-    if dt is None:
-        raise NIRError("the graph has no 'dt' in its metadata: pass dt explicitly (the producer's step, in seconds)")
-    dt = float(dt)
-    if not dt > 0:
-        raise NIRError(f"dt must be positive, got {dt}")
-    return dt
 
 
 def reset_mode(node: nir.NIRNode, name: str = "") -> str:
@@ -57,17 +45,15 @@ def reset_mode(node: nir.NIRNode, name: str = "") -> str:
 class NIRExecutor(nn.Module):
     """A torch module that simulates a NIR graph; ``forward(x)`` with x (T, B, *input_shape)."""
 
-    def __init__(self, graph: nir.NIRGraph, dt: float | None = None, dtype: torch.dtype = torch.float64) -> None:
+    def __init__(self, graph: nir.NIRGraph | CheckedGraph, dt: float | None = None,
+                 dtype: torch.dtype = torch.float64) -> None:
         super().__init__()
-        self.dt = graph_dt(graph, dt)
+        checked = check_graph(graph, dt)  # the validation every backend shares (a CheckedGraph passes)
+        self.dt = checked.dt
         self.dtype = dtype
-        self.nodes, edges = flatten_graph(graph)
-        self.sched = schedule(self.nodes, edges)
-        self.input_name = next(n for n in self.sched.order if isinstance(self.nodes[n], nir.Input))
-        outs = [n for n in self.sched.order if isinstance(self.nodes[n], nir.Output)]
-        if len(outs) != 1:
-            raise NIRError(f"graph must have exactly one Output node, found {len(outs)}")
-        self.output_name = outs[0]
+        self.nodes, self.sched = checked.nodes, checked.sched
+        self.input_name, self.output_name = checked.input_name, checked.output_name
+        self.input_shape, self.output_shape = checked.input_shape, checked.output_shape
         self.p = {n: {k: torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=dtype)
                       for k, v in _params(node).items()} for n, node in self.nodes.items()}
         for name, node in self.nodes.items():
@@ -79,7 +65,9 @@ class NIRExecutor(nn.Module):
         self.records: dict[str, torch.Tensor] = {}
 
     def forward(self, x: torch.Tensor, record: bool = False) -> torch.Tensor:
-        x = x.to(self.dtype)
+        """x: (T, batch, *input_shape); returns (T, batch, *output_shape)."""
+        x = check_input(x, self.input_shape, time_first=True)
+        x = (x if isinstance(x, torch.Tensor) else torch.as_tensor(x)).to(self.dtype)
         steps, batch = x.shape[0], x.shape[1]
         state: dict[str, Any] = {}
         prev: dict[str, torch.Tensor] = {}
@@ -107,7 +95,7 @@ class NIRExecutor(nn.Module):
                 if record:
                     rec[name].append(y)
             prev = cur
-            outputs.append(cur[self.output_name])
+            outputs.append(cur[self.output_name].reshape(batch, *self.output_shape))
         if record:
             self.records = {n: torch.stack(v) for n, v in rec.items() if v}
         return torch.stack(outputs)
@@ -171,6 +159,9 @@ def linear_step(node: nir.NIRNode, inp: torch.Tensor, p: dict[str, torch.Tensor]
     if isinstance(node, nir.Flatten):
         shape = tuple(int(s) for s in node.input_type["input"])
         return inp.reshape(batch, *shape).flatten(node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1)
+    shape = _in_shape(node)
+    if shape is not None and tuple(inp.shape[1:]) != shape:  # e.g. a flat vector into a conv: its declared shape
+        inp = inp.reshape(batch, *shape)
     if isinstance(node, nir.Conv2d):
         return F.conv2d(_pad2d(inp, node), p["weight"], p["bias"], stride=tuple(node.stride),
                         dilation=tuple(node.dilation), groups=int(node.groups))
@@ -182,6 +173,12 @@ def linear_step(node: nir.NIRNode, inp: torch.Tensor, p: dict[str, torch.Tensor]
         y = F.avg_pool2d(inp, k, s, pad, count_include_pad=True)
         return y * (k[0] * k[1]) if isinstance(node, nir.SumPool2d) else y
     raise NIRError(f"{type(node).__name__} is not a linear primitive")
+
+
+def _in_shape(node: nir.NIRNode) -> tuple[int, ...] | None:
+    types = getattr(node, "input_type", None)
+    shape = next(iter(types.values()), None) if types else None
+    return None if shape is None else tuple(int(v) for v in np.ravel(shape))
 
 
 def _params(node: nir.NIRNode) -> dict[str, Any]:

@@ -31,9 +31,12 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.
             entry[full], exit_[full] = f"{full}.{ins[0]}", f"{full}.{outs[0]}"
             sub_nodes[entry[full]] = _identity(node.nodes[ins[0]].input_type, entry[full])
             sub_nodes[exit_[full]] = _identity(node.nodes[outs[0]].output_type, exit_[full])
+            for n in sub_nodes:
+                _claim(nodes, n, f"node {n.removeprefix(prefix)!r} of nested graph {name!r}")
             nodes.update(sub_nodes)
             edges.extend(sub_edges)
         else:
+            _claim(nodes, full, f"node {name!r}")
             nodes[full] = node
     for src, dst in graph.edges:
         s, d = f"{prefix}{src}", f"{prefix}{dst}"
@@ -42,6 +45,12 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.
                 raise NIRError(f"edge ({src!r}, {dst!r}) names unknown node {n.removeprefix(prefix)!r}")
         edges.append((exit_.get(s, s), entry.get(d, d)))
     return nodes, edges
+
+
+def _claim(nodes: dict, full: str, what: str) -> None:
+    """Flat names must be unique: ``g -> lif`` and a top-level ``g.lif`` would both be ``g.lif``."""
+    if full in nodes:
+        raise NIRError(f"{what} flattens to {full!r}, a name another node already has; rename one of them")
 
 
 def _identity(types: dict, name: str) -> nir.Scale:
