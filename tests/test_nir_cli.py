@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+from pathlib import Path
 
 import nir
 import numpy as np
@@ -113,7 +116,7 @@ def test_errors_are_one_line_with_exit_code_2(files, tmp_path, capsys):
     assert main(["nir", "compare", str(files["nodt"]), "--input", str(files["x"])]) == 2
     assert "dt" in _err(capsys)
     assert main(["nir", "run", str(files["nir"]), "--input", str(files["bad"]), "-o", o]) == 2
-    assert "does not match" in _err(capsys)
+    assert "expected (batch, T, 4)" in _err(capsys)
     assert main(["nir", "run", str(tmp_path / "missing.nir"), "--input", str(files["x"]), "-o", o]) == 2
     assert "not found" in _err(capsys)
     assert main(["nir", "info", str(tmp_path / "missing.nir")]) == 2
@@ -163,3 +166,77 @@ def test_run_snntorch_file_with_workarounds(tmp_path, capsys):
         ref = torch.stack([net(torch.from_numpy(x[:, t]).float()) for t in range(x.shape[1])], 1).numpy()
     assert ref.sum() > 5
     np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("dt, match", [("abc", "'dt' must be a number.*str"), (np.array([1e-3, 2e-3]), "'dt' must be a number.*ndarray"),
+                                       (float("nan"), "positive finite"), (-1e-3, "positive finite")])
+def test_bad_dt_metadata_is_one_error_line(tmp_path, capsys, dt, match):
+    g = _graph()
+    g.metadata = {"dt": dt}
+    f = write(tmp_path / "dt.nir", g)
+    x = tmp_path / "x.npy"
+    np.save(x, spikes_in(1, 5, N_IN))
+    for argv in (["nir", "info", str(f)], ["nir", "run", str(f), "--input", str(x), "-o", str(tmp_path / "o.npz")],
+                 ["nir", "compare", str(f), "--input", str(x)]):
+        assert main(argv) == 2
+        err = _err(capsys)
+        assert re.search(match, err), err
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_empty_graph_is_one_error_line(tmp_path, capsys):
+    f = write(tmp_path / "empty.nir", nir.NIRGraph(nodes={}, edges=[], metadata={"dt": 1e-3}))
+    assert main(["nir", "info", str(f)]) == 2
+    assert "empty" in _err(capsys)
+
+
+def test_bad_inputs_are_one_error_line(files, tmp_path, capsys):
+    o = tmp_path / "o.npz"
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.savez(tmp_path / "arch.npz", x=files["x_arr"])
+    np.save(tmp_path / "str.npy", np.array([["a"] * N_IN] * T))
+    np.save(tmp_path / "b0.npy", np.zeros((0, T, N_IN)))
+    np.save(tmp_path / "t0.npy", np.zeros((1, 0, N_IN)))
+    nan = files["x_arr"].copy()
+    nan[0, 3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    np.save(tmp_path / "transposed.npy", files["x_arr"][0].T)  # (n, T): right element count, wrong shape
+    cases = {"empty.npy": "not a .npy", "arch.npz": ".npz archive", "str.npy": "real numbers",
+             "b0.npy": "at least one sample", "t0.npy": "at least one sample", "nan.npy": "NaN",
+             "transposed.npy": r"expected \(batch, T, 4\)", ".": "not a file"}
+    for name, match in cases.items():
+        for backend in ("torch", "emulator", "lava-float"):
+            argv = ["nir", "run", str(files["nir"]), "--input", str(tmp_path / name), "-o", str(o), "--backend", backend]
+            assert main(argv) == 2, (name, backend)
+            err = _err(capsys)
+            assert re.search(match, err), (name, err)
+    assert not o.exists()
+
+
+def test_output_path_errors_and_atomic_write(files, tmp_path, capsys):
+    base = ["nir", "run", str(files["nir"]), "--input", str(files["x"])]
+    assert main(base + ["-o", str(tmp_path)]) == 2
+    assert "is a directory" in _err(capsys)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if not os.access(locked, os.W_OK):  # root may write anyway: then there is nothing to refuse
+            assert main(base + ["-o", str(locked / "o.npz")]) == 2
+            assert "not writable" in _err(capsys)
+    finally:
+        locked.chmod(0o700)
+    if Path("/sys").is_dir():  # read-only for everyone, root included: the failure comes at the write
+        assert main(base + ["-o", "/sys/o.npz", "--backend", "torch"]) == 2
+        assert "cannot write /sys/o.npz" in _err(capsys)
+    out = tmp_path / "o.npz"
+    out.write_bytes(b"previous result")
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((1, T, N_IN + 1)))
+    assert main(["nir", "run", str(files["nir"]), "--input", str(bad), "-o", str(out)]) == 2
+    _err(capsys)
+    assert out.read_bytes() == b"previous result"  # a failed run leaves the old file as it was
+    assert main(base + ["-o", str(out)]) == 0
+    capsys.readouterr()
+    assert set(np.load(out)) >= {"output", "latency"}
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".o.npz")] == []  # no temp file left

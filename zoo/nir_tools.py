@@ -21,10 +21,13 @@ import numpy as np
 from zoo.registry import ZooError
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, need_dt: bool = True):
     """Read the file; ``--from snntorch|norse`` applies the documented export workarounds
-    (exporters.nir.frameworks), which need the producer's ``--dt``."""
-    from exporters.nir import graph_dt, read
+    (exporters.nir.frameworks), which need the producer's ``--dt``. The graph is validated here,
+    once, for every backend (:func:`exporters.nir.validate.check_graph`); returns the
+    CheckedGraph and dt (None only with ``need_dt=False`` and no dt anywhere)."""
+    from exporters.nir import read
+    from exporters.nir.validate import check_graph
 
     graph = read(args.file)
     source = getattr(args, "source", "nir")
@@ -37,53 +40,97 @@ def _load(args: argparse.Namespace):
             graph = from_snntorch(graph, args.dt, reset=args.reset, reset_delay=False)
         else:
             graph = from_norse(graph, args.dt)
-    dt = graph_dt(graph, args.dt)
-    return graph, dt
+    checked = check_graph(graph, args.dt, need_dt=need_dt)
+    return checked, checked.dt
 
 
-def _inputs(path: str, graph) -> np.ndarray:
+def _inputs(path: str, checked) -> np.ndarray:
+    """The ``--input`` .npy: (T, *input_shape) or (batch, T, *input_shape), numbers, not empty."""
+    from exporters.nir.io import NIRError
+    from exporters.nir.validate import check_input
+
     p = Path(path)
     if not p.exists():
         raise ZooError(f"input file {p} not found")
+    if not p.is_file():
+        raise ZooError(f"input file {p} is not a file")
     try:
         x = np.load(p, allow_pickle=False)
-    except ValueError as exc:
-        raise ZooError(f"input file {p}: not a numeric .npy array ({exc})") from None
-    in_node = next(n for n in graph.nodes.values() if type(n).__name__ == "Input")
-    in_shape = tuple(int(v) for v in np.ravel(next(iter(in_node.input_type.values()))))
+    except (ValueError, OSError, EOFError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ZooError(f"input file {p}: not a .npy array ({msg})") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive
+        keys = list(getattr(x, "files", []))
+        if hasattr(x, "close"):
+            x.close()
+        raise ZooError(f"input file {p}: an .npz archive ({', '.join(keys[:4]) or 'empty'}); pass one .npy array")
+    in_shape = tuple(checked.input_shape)
     if x.ndim == len(in_shape) + 1:
         x = x[None]
-    if x.ndim != len(in_shape) + 2 or tuple(x.shape[2:]) != in_shape:
-        raise ZooError(f"input file {p}: shape {x.shape} does not match (T, {in_shape}) or (batch, T, {in_shape})")
+    try:
+        x = check_input(x, in_shape)
+    except NIRError as exc:
+        raise ZooError(f"input file {p}: {exc} (or (T, {', '.join(map(str, in_shape))}) for one sample)") from None
     return x.astype(np.float64)
+
+
+def _output_path(path: str) -> Path:
+    """Where ``run`` writes: checked before any backend runs (a directory or an unwritable place
+    is one error line, not a traceback after a long run)."""
+    out = Path(path)
+    if out.is_dir():
+        raise ZooError(f"cannot write {out}: it is a directory")
+    if not out.parent.exists():
+        raise ZooError(f"cannot write {out}: directory {out.parent} does not exist")
+    if not out.parent.is_dir():
+        raise ZooError(f"cannot write {out}: {out.parent} is not a directory")
+    if not os.access(out.parent, os.W_OK | os.X_OK):
+        raise ZooError(f"cannot write {out}: directory {out.parent} is not writable")
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ZooError(f"cannot write {out}: the file is not writable")
+    return out
+
+
+def _write_npz(out: Path, res: dict[str, np.ndarray]) -> None:
+    """Atomic: a temporary file in the same directory renamed over ``out`` (never half-written)."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **res)
+        os.replace(tmp, out)
+        tmp = None
+    except OSError as exc:
+        raise ZooError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def describe(graph, dt: float) -> list[dict[str, Any]]:
     """Nodes, shapes, parameters and what the Lava compiler maps each to."""
     from exporters.lava.plan import compile_plan
     from exporters.nir.io import NIRError
+    from exporters.nir.validate import metadata_of
 
     try:
         mapping, problem = compile_plan(graph, dt).mapping, None
     except NIRError as exc:
         mapping, problem = {}, str(exc)
     rows = []
-    for name, node in graph.nodes.items():
+    for name, node in getattr(graph, "graph", graph).nodes.items():
         params = {k: list(np.shape(v)) for k, v in vars(node).items()
                   if isinstance(v, np.ndarray) and k not in ("input_type", "output_type")}
         rows.append({"node": name, "type": type(node).__name__,
                      "input": [int(v) for v in np.ravel(next(iter(node.input_type.values())))]
                      if getattr(node, "input_type", None) and next(iter(node.input_type.values())) is not None else None,
-                     "params": params, "metadata": {k: str(v) for k, v in (node.metadata or {}).items()},
+                     "params": params, "metadata": {k: str(v) for k, v in metadata_of(node).items()},
                      "lava": mapping.get(name, "-")})
     return rows + ([{"node": "(compiler)", "type": "error", "lava": problem}] if problem else [])
 
 
 def info(args: argparse.Namespace) -> None:
-    from exporters.nir import read
-
-    graph = _load(args)[0] if getattr(args, "source", "nir") != "nir" else read(args.file)
-    dt = args.dt if args.dt is not None else (graph.metadata or {}).get("dt")
+    graph, dt = _load(args, need_dt=getattr(args, "source", "nir") != "nir")
     rows = describe(graph, dt) if dt else describe_without_dt(graph)
     if args.json:
         print(json.dumps({"file": args.file, "dt": dt, "metadata": {k: str(v) for k, v in graph.metadata.items()},
@@ -95,7 +142,8 @@ def info(args: argparse.Namespace) -> None:
 
 
 def describe_without_dt(graph) -> list[dict[str, Any]]:
-    return [{"node": n, "type": type(v).__name__, "lava": "needs --dt"} for n, v in graph.nodes.items()]
+    return [{"node": n, "type": type(v).__name__, "lava": "needs --dt"}
+            for n, v in getattr(graph, "graph", graph).nodes.items()]
 
 
 def run_backend(graph, dt: float, x: np.ndarray, backend: str) -> dict[str, np.ndarray]:
@@ -124,20 +172,11 @@ def run_backend(graph, dt: float, x: np.ndarray, backend: str) -> dict[str, np.n
 
 
 def run(args: argparse.Namespace) -> None:
+    out = _output_path(args.output)
     graph, dt = _load(args)
     x = _inputs(args.input, graph)
     res = run_backend(graph, dt, x, args.backend)
-    out = Path(args.output)
-    if not out.parent.exists():
-        raise ZooError(f"cannot write {out}: directory {out.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out.parent)
-    os.close(fd)
-    try:
-        np.savez(tmp, **res)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _write_npz(out, res)
     summary = {"file": args.file, "backend": args.backend, "output": str(out), "latency": int(res["latency"]),
                "output_shape": list(res["output"].shape)}
     print(json.dumps(summary) if args.json else f"wrote {out}: output {res['output'].shape}, latency {summary['latency']}")
