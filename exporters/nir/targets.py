@@ -1,0 +1,482 @@
+"""NIR files that *other* tools' importers run with the zoo's spikes (issue 16, item 1).
+
+``graph_for_target(graph, target)`` rewrites a zoo NIR graph so that the named framework's own
+importer, called the ordinary way, runs the same discrete dynamics; where the importer cannot
+express the model it raises :class:`Refused` with one line saying why. Every rewrite keeps the
+file a correct NIR graph *in NIR's own terms* (the graph ``dt`` changes together with the time
+constants, so ``dt/tau`` is unchanged), so the zoo's executor gives the same output on the
+rewritten file as on the original.
+
+Targets and what each works around (pinned releases, read from their sources):
+
+``snntorch`` (``snntorch.import_nir.import_from_nir``, 1.0.0)
+    * assumes dt = 1e-4 s (``beta = 1 - 1e-4/tau``): every tau is multiplied by 1e-4/dt and the
+      graph dt becomes 1e-4;
+    * divides the threshold by ``w_scale = r*1e-4/tau`` and requires one threshold per layer:
+      the input gain ``dt*r/tau`` and the threshold ``theta`` of every neuron are folded into the
+      rows of the weight node that feeds it (``W[i] *= gain_i/theta_i``, threshold 1,
+      ``r = tau/1e-4``) -- exact for zero reset to ``v_reset = 0`` with ``v_leak = 0`` (the
+      dynamics are then homogeneous in v);
+    * builds every neuron with ``reset_mechanism="zero"``, maps ``IF`` to ``Leaky(beta=0.9)``,
+      has no ``LI``/``Scale``/``Threshold`` import, fails on recurrent graphs with nirtorch 2.6:
+      refused.
+``norse`` (``norse.torch.from_nir``, 1.1.0)
+    * defaults to dt = 1e-3 s: taus multiplied by 1e-3/dt, graph dt 1e-3;
+    * ignores LIF ``r``: r folded into the rows of the feeding weights (and set to 1);
+    * ``IF`` becomes ``IAFCell`` (``v += I``): r*dt folded into the weights, r = 1/dt';
+    * resets to ``v_reset`` only (no subtractive reset for LIF/IF), drops ``LI``, has no
+      ``Scale``/``Threshold`` and no recurrence in ``nirtorch.load``'s executor: refused.
+``nirtorch`` (``nirtorch.nir_to_torch(graph, zoo_node_map(graph))``, 2.6)
+    the zoo graph unchanged; :mod:`exporters.nir.nodemap` supplies the exact modules.
+``nir`` (any reader of NIR 1.0.8 primitives with their standard semantics)
+    zoo metadata removed; a subtractive reset (``zoo.reset = subtract``) is written with
+    primitives only: ``LI``/``I`` (membrane, no reset) -> ``Threshold`` (the spikes) and a
+    back edge ``Threshold -> Scale(k) -> LI`` that subtracts the threshold from the previous
+    step's membrane (``k = -beta*theta/((1-beta)*r)`` for LIF, ``-theta/(dt*r)`` for IF), which
+    is the zoo's update exactly. Extension neurons (nonlinear: adaptive thresholds, resets of
+    oscillators, sigma-delta) have no primitive form: refused.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from pathlib import Path
+from typing import Any
+
+import nir
+import numpy as np
+import torch
+
+from exporters.nir.io import NIRError
+
+TARGETS = ("nir", "snntorch", "norse", "nirtorch")
+SNNTORCH_DT = 1e-4  # snntorch/import_nir.py: ``dt = 1e-4`` in every neuron branch
+NORSE_DT = 1e-3  # norse/torch/utils/import_nir.py: from_nir(..., dt=0.001)
+WEIGHT_TYPES = (nir.Affine, nir.Linear, nir.Conv2d, nir.Conv1d)
+SPIKING_PRIMS = (nir.LIF, nir.IF, nir.CubaLIF)
+
+
+class Refused(NIRError):
+    """The target framework cannot express this model (one line: which and why)."""
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _meta(node: Any) -> dict:
+    m = getattr(node, "metadata", None)
+    return m if isinstance(m, dict) else {}
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def _reset(node: nir.NIRNode) -> str:
+    return _text(_meta(node).get("zoo.reset", "zero"))
+
+
+def _preds(graph: nir.NIRGraph, name: str) -> list[str]:
+    return [s for s, d in graph.edges if d == name]
+
+
+def _succs(graph: nir.NIRGraph, name: str) -> list[str]:
+    return [d for s, d in graph.edges if s == name]
+
+
+def _has_cycle(graph: nir.NIRGraph) -> bool:
+    succ: dict[str, list[str]] = {}
+    for s, d in graph.edges:
+        succ.setdefault(s, []).append(d)
+    state: dict[str, int] = {}
+
+    def visit(n: str) -> bool:
+        state[n] = 1
+        for m in succ.get(n, []):
+            if state.get(m) == 1 or (m not in state and visit(m)):
+                return True
+        state[n] = 2
+        return False
+
+    return any(n not in state and visit(n) for n in graph.nodes)
+
+
+def _arr(v: Any, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(np.asarray(v, dtype=np.float64), shape).copy()
+
+
+def _shape(node: nir.NIRNode) -> tuple[int, ...]:
+    for key in ("v_threshold", "tau", "r", "threshold"):
+        v = getattr(node, key, None)
+        if v is not None:
+            return np.shape(v)
+    raise NIRError(f"{type(node).__name__} has no per-neuron parameter")
+
+
+def _fold_rows(graph: nir.NIRGraph, name: str, gain: np.ndarray, target: str, why: str) -> None:
+    """Multiply the output rows (channels) of the single weight node feeding ``name`` by
+    ``gain`` (per neuron). Refused when the neuron has other inputs or no weight node."""
+    preds = _preds(graph, name)
+    if len(preds) != 1 or not isinstance(graph.nodes[preds[0]], WEIGHT_TYPES) or len(_succs(graph, preds[0])) != 1:
+        raise Refused(f"{target}: node {name!r}: {why} must be folded into the weights feeding it, but its input is "
+                      f"not one Affine/Linear/Conv node used only by it")
+    w = graph.nodes[preds[0]]
+    g = np.asarray(gain, dtype=np.float64)
+    if isinstance(w, (nir.Affine, nir.Linear)):
+        if g.ndim != 1 or g.shape[0] != np.shape(w.weight)[0]:
+            raise Refused(f"{target}: node {name!r}: per-neuron gain of shape {g.shape} does not match the weights")
+        w.weight = np.asarray(w.weight, dtype=np.float64) * g[:, None]
+        if isinstance(w, nir.Affine):
+            w.bias = np.asarray(w.bias, dtype=np.float64) * g
+        return
+    # convolutions: one gain per output channel only
+    gc = g.reshape(g.shape[0], -1)
+    if not np.all(gc == gc[:, :1]):
+        raise Refused(f"{target}: node {name!r}: {why} differs within a convolution channel; it cannot be folded "
+                      "into the kernel")
+    gc = gc[:, 0]
+    w.weight = np.asarray(w.weight, dtype=np.float64) * gc.reshape(-1, *([1] * (np.ndim(w.weight) - 1)))
+    w.bias = np.asarray(w.bias, dtype=np.float64) * gc
+
+
+def _ext_name(node: nir.NIRNode) -> str | None:
+    if isinstance(node, nir.NIRGraph) and "zoo.neuron" in _meta(node):
+        return _text(node.metadata["zoo.neuron"])
+    return None
+
+
+def _check_types(graph: nir.NIRGraph, target: str, allowed: tuple[type, ...], missing: dict[type, str]) -> None:
+    for name, node in graph.nodes.items():
+        ext = _ext_name(node)
+        if ext is not None:
+            raise Refused(f"{target}: zoo extension neuron {ext!r} (node {name!r}) has no {target} equivalent")
+        if isinstance(node, nir.NIRGraph):
+            raise Refused(f"{target}: nested graph {name!r} is not supported")
+        for t, why in missing.items():
+            if isinstance(node, t):
+                raise Refused(f"{target}: node {name!r}: {why}")
+        if not isinstance(node, allowed):
+            raise Refused(f"{target}: node {name!r}: {type(node).__name__} has no {target} import")
+
+
+def _dt(graph: nir.NIRGraph) -> float:
+    dt = _meta(graph).get("dt")
+    if dt is None:
+        raise NIRError("graph has no metadata dt")
+    return float(dt)
+
+
+def _rescale_time(graph: nir.NIRGraph, k: float) -> None:
+    for node in graph.nodes.values():
+        for key in ("tau", "tau_syn", "tau_mem"):
+            if getattr(node, key, None) is not None:
+                setattr(node, key, np.asarray(getattr(node, key), dtype=np.float64) * k)
+
+
+# ----------------------------------------------------------------------------- targets
+
+def for_snntorch(graph: nir.NIRGraph) -> nir.NIRGraph:
+    g = copy.deepcopy(graph)
+    _check_types(g, "snntorch", (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten,
+                                 nir.AvgPool2d, nir.LIF),
+                 {nir.IF: "snnTorch 1.0.0 imports IF as Leaky(beta=0.9), not an integrator",
+                  nir.LI: "snnTorch 1.0.0 has no LI import",
+                  nir.Scale: "snnTorch 1.0.0 has no Scale import",
+                  nir.CubaLIF: "snnTorch 1.0.0 imports CubaLIF with r ignored and per-layer thresholds only "
+                               "(not supported by this exporter)"})
+    if _has_cycle(g):
+        raise Refused("snntorch: recurrent graph: snnTorch 1.0.0's import of recurrent graphs fails with nirtorch 2.6")
+    dt = _dt(g)
+    for name, node in list(g.nodes.items()):
+        if not isinstance(node, nir.LIF):
+            continue
+        n = _shape(node)
+        if _reset(node) != "zero":
+            raise Refused(f"snntorch: node {name!r}: subtractive reset; snnTorch 1.0.0's import_from_nir builds every "
+                          "Leaky with reset_mechanism='zero'")
+        if np.any(_arr(node.v_reset, n) != 0) or np.any(_arr(node.v_leak, n) != 0):
+            raise Refused(f"snntorch: node {name!r}: v_reset/v_leak != 0 are not supported by snnTorch's import")
+        tau, r, thr = _arr(node.tau, n), _arr(node.r, n), _arr(node.v_threshold, n)
+        if np.any(thr <= 0):
+            raise Refused(f"snntorch: node {name!r}: thresholds must be > 0")
+        gain = dt * r / tau  # input gain per step; snnTorch's Leaky has gain 1 and one threshold
+        if not (np.all(thr == thr.flat[0]) and np.all(gain == 1.0)):
+            _fold_rows(g, name, (gain / thr).reshape(n[0], -1)[:, 0] if len(n) > 1 else gain / thr, "snntorch",
+                       "per-neuron threshold and input gain")
+            thr = np.ones(n)
+        tau_new = tau * (SNNTORCH_DT / dt)
+        g.nodes[name] = nir.LIF(tau=tau_new, r=tau_new / SNNTORCH_DT, v_leak=np.zeros(n), v_threshold=thr,
+                                v_reset=np.zeros(n), metadata={"zoo.reset": "zero"})
+    g.metadata = {**_meta(g), "dt": SNNTORCH_DT, "zoo.target": "snntorch",
+                  "zoo.target_note": f"time constants scaled by 1e-4/{dt} for snnTorch's fixed dt"}
+    return g
+
+
+def for_norse(graph: nir.NIRGraph) -> nir.NIRGraph:
+    g = copy.deepcopy(graph)
+    _check_types(g, "norse", (nir.Input, nir.Output, nir.Affine, nir.Linear, nir.Conv2d, nir.Flatten, nir.LIF,
+                              nir.IF),
+                 {nir.LI: "Norse 1.1.0's from_nir drops LI nodes",
+                  nir.Scale: "Norse 1.1.0 has no Scale import",
+                  nir.AvgPool2d: "Norse 1.1.0 has no AvgPool2d import",
+                  nir.CubaLIF: "Norse 1.1.0 imports CubaLIF (LIFCell) with different behaviour"})
+    if _has_cycle(g):
+        raise Refused("norse: recurrent graph: Norse 1.1.0's from_nir (nirtorch.load) does not run recurrent edges")
+    dt = _dt(g)
+    k = NORSE_DT / dt
+    for name, node in list(g.nodes.items()):
+        if not isinstance(node, (nir.LIF, nir.IF)):
+            continue
+        n = _shape(node)
+        if _reset(node) != "zero":
+            raise Refused(f"norse: node {name!r}: subtractive reset; Norse 1.1.0's from_nir resets LIF/IF to v_reset "
+                          "only")
+        if np.any(_arr(node.v_reset, n) != 0):
+            raise Refused(f"norse: node {name!r}: v_reset != 0 is not written to Norse's cells")
+        r = _arr(node.r, n)
+        gain = r if isinstance(node, nir.LIF) else r * dt
+        _fold_rows(g, name, gain.reshape(n[0], -1)[:, 0] if len(n) > 1 else gain, "norse",
+                   "r (ignored by Norse)")
+        thr = _arr(node.v_threshold, n)
+        if isinstance(node, nir.LIF):
+            g.nodes[name] = nir.LIF(tau=_arr(node.tau, n) * k, r=np.ones(n), v_leak=_arr(node.v_leak, n),
+                                    v_threshold=thr, v_reset=np.zeros(n), metadata={"zoo.reset": "zero"})
+        else:  # Norse's IAFCell adds its input without dt: NIR IF with r = 1/dt'
+            g.nodes[name] = nir.IF(r=np.full(n, 1.0 / NORSE_DT), v_threshold=thr, v_reset=np.zeros(n),
+                                   metadata={"zoo.reset": "zero"})
+    g.metadata = {**_meta(g), "dt": NORSE_DT, "zoo.target": "norse",
+                  "zoo.target_note": f"time constants scaled by 1e-3/{dt} for Norse's default dt; r folded into weights"}
+    return g
+
+
+def for_plain_nir(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """Only NIR primitives with their standard semantics (no ``zoo.*`` node metadata needed)."""
+    g = copy.deepcopy(graph)
+    for name, node in g.nodes.items():
+        ext = _ext_name(node)
+        if ext is not None:
+            raise Refused(f"nir: zoo extension neuron {ext!r} (node {name!r}) is nonlinear beyond NIR's primitives "
+                          "(no primitive form)")
+    dt = _dt(g)
+    nodes, edges = dict(g.nodes), list(g.edges)
+    for name, node in g.nodes.items():
+        if not isinstance(node, SPIKING_PRIMS):
+            continue
+        if _reset(node) == "zero":
+            node.metadata = {k: v for k, v in _meta(node).items() if not str(k).startswith("zoo.")}
+            continue
+        if isinstance(node, nir.CubaLIF):
+            raise Refused(f"nir: node {name!r}: CubaLIF with subtractive reset has no primitive form here")
+        n = _shape(node)
+        thr, r = _arr(node.v_threshold, n), _arr(node.r, n)
+        if isinstance(node, nir.LIF):
+            tau, vl = _arr(node.tau, n), _arr(node.v_leak, n)
+            beta = 1.0 - dt / tau
+            if np.any(beta <= 0):
+                raise Refused(f"nir: node {name!r}: tau <= dt; the reset loop needs beta = 1 - dt/tau > 0")
+            mem: nir.NIRNode = nir.LI(tau=tau, r=r, v_leak=vl)
+            k = -beta * thr / ((1.0 - beta) * r)
+        else:
+            mem = nir.I(r=r)
+            k = -thr / (dt * r)
+        vname, rname = f"{name}_v", f"{name}_reset"
+        if vname in nodes or rname in nodes:
+            raise Refused(f"nir: node names {vname!r}/{rname!r} already exist")
+        nodes[vname] = mem
+        nodes[name] = nir.Threshold(threshold=thr)
+        nodes[rname] = nir.Scale(scale=k)
+        edges = [(s, vname if d == name else d) for s, d in edges]
+        edges += [(vname, name), (name, rname), (rname, vname)]
+    g2 = nir.NIRGraph(nodes=nodes, edges=edges,
+                      metadata={**_meta(g), "zoo.target": "nir",
+                                "zoo.target_note": "subtractive resets written as Threshold -> Scale -> LI/I loops"})
+    return g2
+
+
+def for_nirtorch(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """The zoo graph for ``nirtorch.nir_to_torch(g, zoo_node_map(g))``. nirtorch 2.6 does not sum
+    several edges into an Output node (it returns them as separate tuple items, the state
+    last): such an Output gets one identity ``Scale`` in front that sums them."""
+    g = copy.deepcopy(graph)
+    nodes, edges = dict(g.nodes), list(g.edges)
+    for name, node in g.nodes.items():
+        ins = [s for s, d in edges if d == name]
+        if isinstance(node, nir.Output) and len(ins) > 1:
+            shape = tuple(int(v) for v in np.ravel(next(iter(node.output_type.values()))))
+            sname = f"{name}_sum"
+            if sname in nodes:
+                raise Refused(f"nirtorch: node name {sname!r} already exists")
+            nodes[sname] = nir.Scale(scale=np.ones(shape))
+            edges = [(s, sname if d == name else d) for s, d in edges] + [(sname, name)]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={**_meta(g), "zoo.target": "nirtorch"})
+
+
+def graph_for_target(graph: nir.NIRGraph, target: str) -> nir.NIRGraph:
+    """A copy of ``graph`` that ``target``'s importer runs with the zoo's dynamics, or :class:`Refused`."""
+    if target == "nirtorch":
+        return for_nirtorch(graph)
+    fn = {"snntorch": for_snntorch, "norse": for_norse, "nir": for_plain_nir}.get(target)
+    if fn is None:
+        raise NIRError(f"unknown target {target!r} (choose from {', '.join(TARGETS)})")
+    return fn(graph)
+
+
+def export_for_target(name: str, target: str, path: str | Path) -> Path:
+    """``zoo export NAME --to nir --target T -o PATH``: write the model's graph for ``target``."""
+    from exporters.nir import write
+    from zoo.evaluate import export_graph
+
+    graph = graph_for_target(export_graph(name), target)
+    return write(Path(path), graph)
+
+
+# ----------------------------------------------------------------------------- running in the frameworks
+
+def _sanitize(name: str) -> str:
+    import keyword
+
+    name = name.replace(".", "_")
+    return "nir_node_" + name if keyword.iskeyword(name) else name
+
+
+def spiking_names(graph: nir.NIRGraph) -> list[str]:
+    """Top-level nodes whose output is spikes (primitives, Threshold, spiking extensions)."""
+    from exporters.nir.extensions import EXTENSIONS
+
+    out = []
+    for name, node in graph.nodes.items():
+        ext = _ext_name(node)
+        if isinstance(node, SPIKING_PRIMS + (nir.Threshold,)) or (ext in EXTENSIONS and EXTENSIONS[ext].spiking):
+            out.append(name)
+    return out
+
+
+def _hooks(module: torch.nn.Module, names: list[str], rec: dict[str, list]) -> list:
+    handles = []
+    subs = dict(module.named_modules())
+    for n in names:
+        m = subs.get(_sanitize(n))
+        if m is None:
+            continue
+
+        def hook(_m, _inp, out, n=n):
+            rec[n].append((out[0] if isinstance(out, tuple) else out).detach().clone())
+
+        handles.append(m.register_forward_hook(hook))
+    return handles
+
+
+def run_framework(graph: nir.NIRGraph, target: str, x: np.ndarray) -> dict[str, Any]:
+    """Run ``graph`` (a file written for ``target``) through the framework's own importer.
+
+    x: (batch, T, *input_shape). Returns ``output`` (batch, T, *out) float64 and ``spikes``
+    {node: (batch, T, ...)} for the spiking nodes the framework exposes as modules."""
+    g = copy.deepcopy(graph)
+    if target == "snntorch":
+        from snntorch.import_nir import import_from_nir
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            net = import_from_nir(g)
+        net = net.double()
+        import snntorch as snn
+
+        for m in net.modules():  # snnTorch's ATan spike function returns float32 0/1: exact in float64
+            if isinstance(m, snn.SpikingNeuron):
+                m.register_forward_hook(lambda _m, inp, out: out.to(inp[0].dtype))
+        step = lambda xt, st: net(xt, st)  # noqa: E731  (fx GraphModule: (output, state))
+    elif target == "norse":
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import norse.torch as norse
+
+            net = norse.from_nir(g).double()
+        step = lambda xt, st: net(xt, st)  # noqa: E731
+    elif target == "nirtorch":
+        import nirtorch
+
+        from exporters.nir.nodemap import zoo_node_map
+
+        net = nirtorch.nir_to_torch(g, zoo_node_map(g), dtype=torch.float64)
+        step = lambda xt, st: net(xt, st)  # noqa: E731
+    elif target == "nir":
+        from exporters.nir import from_nir
+
+        plain = _strip_zoo(g)
+        ex = from_nir(plain, dt=_dt(plain))
+        with torch.no_grad():
+            out = ex(torch.from_numpy(np.asarray(x, dtype=np.float64)).transpose(0, 1), record=True)
+        names = spiking_names(plain)
+        return {"output": out.transpose(0, 1).numpy(),
+                "spikes": {n: ex.records[n].transpose(0, 1).numpy() for n in names}}
+    else:
+        raise NIRError(f"unknown target {target!r}")
+    names = spiking_names(g)
+    rec: dict[str, list] = {n: [] for n in names}
+    handles = _hooks(net, names, rec)
+    xt = torch.from_numpy(np.asarray(x, dtype=np.float64))
+    outs, state = [], None
+    try:
+        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+            for t in range(xt.shape[1]):
+                res = step(xt[:, t], state)
+                y, state = (res[0], res[1]) if isinstance(res, tuple) else (res, None)
+                outs.append(y.detach().double().reshape(xt.shape[0], -1))
+    finally:
+        for h in handles:
+            h.remove()
+    out = torch.stack(outs, 1).numpy()
+    spikes = {n: torch.stack([v.reshape(xt.shape[0], -1) for v in rec[n]], 1).numpy() for n in names if rec[n]}
+    return {"output": out, "spikes": spikes}
+
+
+def _strip_zoo(graph: nir.NIRGraph) -> nir.NIRGraph:
+    """The graph as a reader of standard NIR sees it: zoo node metadata removed; extensions refused."""
+    for name, node in graph.nodes.items():
+        if _ext_name(node) is not None:
+            raise Refused(f"nir: node {name!r} is a zoo extension; plain NIR cannot run it exactly")
+        if isinstance(node, nir.NIRNode) and hasattr(node, "metadata") and isinstance(node.metadata, dict):
+            node.metadata = {k: v for k, v in node.metadata.items() if not str(k).startswith("zoo.")}
+    return graph
+
+
+def reference(graph: nir.NIRGraph, x: np.ndarray) -> dict[str, Any]:
+    """The zoo's exact semantics (torch executor, float64) on the original zoo graph."""
+    from exporters.nir import from_nir
+
+    ex = from_nir(graph)
+    with torch.no_grad():
+        out = ex(torch.from_numpy(np.asarray(x, dtype=np.float64)).transpose(0, 1), record=True)
+    names = spiking_names(graph)
+    return {"output": out.transpose(0, 1).numpy(),
+            "spikes": {n: ex.records[n].transpose(0, 1).numpy() for n in names}}
+
+
+def agreement(ref: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
+    """Spike agreement over the populations both expose, and the output difference."""
+    keys = sorted(set(ref["spikes"]) & set(got["spikes"]))
+    eq = total = 0
+    for k in keys:
+        a = np.asarray(ref["spikes"][k]).reshape(np.shape(got["spikes"][k]))
+        eq += int((a == np.asarray(got["spikes"][k])).sum())
+        total += a.size
+    ro, go = np.asarray(ref["output"]), np.asarray(got["output"])
+    diff = float(np.abs(ro.reshape(go.shape) - go).max()) if ro.size == go.size else float("inf")
+    return {"spike_agreement": eq / total if total else None, "populations": keys,
+            "output_max_abs_diff": diff, "spike_count_ref": int(sum(np.asarray(ref["spikes"][k]).sum() for k in keys))}
+
+
+def measure(name: str, target: str, x: np.ndarray, graph: nir.NIRGraph | None = None) -> dict[str, Any]:
+    """Export ``name`` for ``target``, run it in the target's importer, compare with the zoo."""
+    from zoo.evaluate import export_graph
+
+    graph = export_graph(name) if graph is None else graph
+    try:
+        tg = graph_for_target(graph, target)
+    except Refused as exc:
+        return {"model": name, "target": target, "status": "refused", "reason": str(exc)}
+    # the rewritten file is the same model in NIR's own terms: check with our executor too
+    res = agreement(reference(graph, x), run_framework(tg, target, x))
+    ok = res["spike_agreement"] in (None, 1.0) and res["output_max_abs_diff"] <= 1e-6
+    return {"model": name, "target": target, "status": "pass" if ok else "fail", **res}
