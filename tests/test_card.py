@@ -69,7 +69,8 @@ def test_card_renders_with_metrics_and_its_images_exist(tmp_cards):
     path = write_card("lif-digits", plots=True, lava=False)
     text = path.read_text()
     for section in ("## Model details", "## Intended use", "## Training data and procedure", "## Evaluation (measured)",
-                    "## Limitations", "## Citation", "### SNN specifics", "### What is reconstruction",
+                    "## Limitations", "## Citation", "### SNN specifics", "### Reconstruction (what is ours",
+                    "## Claims",
                     "### NeuroBench-style metrics", "effective ACs"):
         assert section in text, section
     imgs = _image_links(text)

@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from zoo.claims import claims_section, reconstruction_items
 from zoo.registry import ZooError, get_entry, get_weights
 
 from zoo.resources import REPO as ROOT, bundled_dir
@@ -204,10 +205,11 @@ def render(name: str) -> str:
     for k, v in meta.get("contract", {}).items():
         lines.append(f"- {k}: {v}")
     lines += ["", "### SNN specifics (from the NIR export)", ""] + _snn_section(name, meta)
-    notes = _reconstruction_notes(entry)
-    lines += ["", "### What is reconstruction", ""]
+    notes = reconstruction_items(entry.paper) + _reconstruction_notes(entry)
+    lines += ["", "### Reconstruction (what is ours, not the paper's)", ""]
     lines += [f"- {s}" for s in notes] if notes else [
-        f"- The model module (`{_builder_module(entry)}`) states no reconstructed detail; lineage: {entry.paper}."]
+        f"- Nothing: this is a baseline ({entry.paper}); its equations are the standard ones named in "
+        f"`{_builder_module(entry)}`."]
     lines += ["", "## Intended use", "",
               f"Reference model ({entry.paper}) on the `{entry.task}` task for research on spiking networks and for "
               "checking torch -> NIR -> Lava agreement and Loihi fixed-point effects. Trained small (a recipe that "
@@ -260,6 +262,9 @@ def render(name: str) -> str:
     if bench:
         lines += ["", "### Benchmarks", "", "Benchmark commands of this paper (`benchmarks/<paper>/`) and the "
                   "outputs they wrote:", ""] + bench
+    lines += ["", "## Claims", "", "Each claim of the paper this model bears on, judged from the committed results of "
+              "the command named (`zoo/claims.py`; `docs/papers.md` says what is known of each paper).", ""]
+    lines += claims_section(entry.paper)
     lines += ["", "## Limitations", "",
               "- Lava runs use the CPU simulator (`Loihi2SimCfg`), not Loihi hardware.",
               "- Fixed point: 8-bit weights, 12-bit decays, 24-bit state (see `exporters/lava/quantize.py`); "

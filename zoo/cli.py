@@ -302,9 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     from exporters.nir.io import NIRError
     from zoo.hub import HubError
 
+    from zoo.train import TrainingDiverged
+
     try:
         args.fn(args)
         sys.stdout.flush()
+    except TrainingDiverged as exc:  # the run failed (not a usage error): nothing was written
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except (ZooError, NIRError, HubError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
