@@ -118,9 +118,16 @@ def check_dense(name: str, rows: int, cols: int, what: str, copies: int = 1) -> 
     need = 8 * int(rows) * int(cols) * copies
     limit = max_dense_bytes()
     if need > limit:
-        raise NIRError(f"node {name!r}: {what} needs a dense {rows} x {cols} matrix ({need / 2 ** 30:.3g} GiB) above "
-                       f"the {limit / 2 ** 30:.3g} GiB limit (ZOO_MAX_DENSE_BYTES); the compiler expands this node "
-                       "into dense Lava weights")
+        raise NIRError(f"node {name!r}: {what} needs a dense {rows} x {cols} float64 matrix ({_fmt_bytes(need)}), "
+                       f"above the limit of {_fmt_bytes(limit)} (ZOO_MAX_DENSE_BYTES); the compiler expands this "
+                       "node into dense Lava weights")
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} B"
 
 
 def _shape(node: nir.NIRNode, key: str) -> tuple[int, ...]:

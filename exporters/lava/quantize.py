@@ -101,6 +101,7 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
     arithmetic right shift, i.e. floor). ``calibration`` (population -> max |state| in float
     units, e.g. ``RunResult.state_max`` of a float run) caps the scale of populations without a
     threshold so their 24-bit state does not saturate (headroom 1.5x)."""
+    _check_finite_plan(plan, calibration)
     weights, wexp, scale, report, msg_unit = {}, {}, {}, {}, {}
     neurons = {}
     by_dst: dict[str, list[DenseSpec]] = {}
@@ -191,6 +192,25 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
         if d.dst == OUTPUT and d.src == "__input__" and input_frac_bits:
             wexp[d.name] -= input_frac_bits
     return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits, host, msg_unit)
+
+
+def _check_finite_plan(plan: Plan, calibration: dict[str, float] | None) -> None:
+    """NaN/inf never reach the integer conversion (np.round(nan).astype(int) is an arbitrary integer).
+    Graphs are validated at load (exporters.nir.validate); this guards plans built by hand and
+    calibrations of a float run that overflowed."""
+    for d in plan.denses:
+        if not np.all(np.isfinite(d.weight)):
+            raise NIRError(f"Dense {d.name!r}: weights contain NaN or inf; nothing to quantise")
+    for name, spec in plan.neurons.items():
+        for key in ("du", "dv", "vth", "bias_u", "bias_v", "v_reset", "da", "ja"):
+            v = np.asarray(getattr(spec, key), float)
+            if key == "vth" and not spec.spiking:
+                continue
+            if not np.all(np.isfinite(v)):
+                raise NIRError(f"node {name!r}: {key} contains NaN or inf; nothing to quantise")
+    for name, xmax in (calibration or {}).items():
+        if not np.isfinite(xmax):
+            raise NIRError(f"node {name!r}: the calibration run's state is {xmax} (the float network diverges)")
 
 
 def check_fixed_sources(plan: Plan) -> None:
