@@ -246,6 +246,10 @@ def render(name: str) -> str:
         for k, q in res["quantization"].items():
             lines.append(f"| {k} | {q['scale']:.1f} | {q['weight_exp']} | {q['max_abs_weight_error']:.2e} | "
                          f"{q['weights_zeroed']} | {q['weights_saturated']} | {q['vth_rel_error']:.1e} |")
+    if res.get("hardware"):
+        from zoo.hardware import render as render_hardware
+
+        lines += ["", "### Deployment view (Loihi 2 estimate)", ""] + render_hardware(res["hardware"])
     if res.get("neurobench"):
         lines += ["", "### NeuroBench-style metrics", ""] + _neurobench_section(res["neurobench"])
     hist = meta.get("history", [])

@@ -63,11 +63,21 @@ def cmd_info(args: argparse.Namespace) -> None:
         info.update({"weights": str(w.path), "sha256": w.sha256, "recipe": w.recipe, "dt": w.meta.get("dt"),
                      "contract": w.meta.get("contract"), "metrics": w.metrics, "seed": w.meta.get("seed"),
                      "commit": w.meta.get("commit")})
+    if args.hardware:
+        from zoo.evaluate import evaluate
+
+        info["hardware"] = evaluate(args.name, samples=args.samples, backends=("emulator",))["hardware"]
     if args.json:
         print(json.dumps(info, indent=2))
         return
     for k, v in info.items():
-        print(f"{k:12s} {v}")
+        if k != "hardware":
+            print(f"{k:12s} {v}")
+    if args.hardware:
+        from zoo.hardware import render
+
+        print("\nDeployment view (fixed point; messages measured by the emulator on "
+              f"{args.samples} test samples):\n" + "\n".join(render(info["hardware"])))
     if card.is_file():
         print()
         print(card.read_text(), end="")
@@ -217,6 +227,10 @@ def make_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_list)
     s = sub.add_parser("info", help="model summary and its card")
     s.add_argument("name")
+    s.add_argument("--hardware", action="store_true",
+                   help="deployment view: per population neurons, fan-in, memory at fixed-point widths, messages "
+                        "per step (emulator) and a Loihi 2 core estimate")
+    s.add_argument("--samples", type=positive_int, default=20, help="test samples for --hardware's message counts")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_info)
     s = sub.add_parser("download", help="fetch/verify pretrained weights, print the path")

@@ -179,7 +179,10 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
     if plans:
         agr["latency_steps"] = int(plans["float"].latency if "float" in plans else plans["fixed"].plan.latency)
     if "fixed" in plans:
+        from zoo.hardware import deployment
+
         result["quantization"] = {k: v.as_dict() for k, v in plans["fixed"].report.items()}
+        result["hardware"] = deployment(plans["fixed"], runs.get("emulator") or runs.get("lava-fixed"))
     from zoo.metrics import from_evaluation, spike_match_per_step  # NeuroBench-style, docs/metrics.md
 
     result["agreement_per_step"] = {f"spike_match_{b.replace('-', '_')}_vs_torch": spike_match_per_step(r.spikes, ref_spikes)

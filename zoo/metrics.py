@@ -89,17 +89,19 @@ def fixed_footprint(fplan: Any) -> dict[str, int]:
     and per neuron the registers of :data:`NEURON_REGISTERS_BITS` (plus
     :data:`ADAPTATION_REGISTERS_BITS` for adaptive-threshold populations)."""
     w_bytes = sum(int(np.asarray(w).size) * _bytes(WEIGHT_BITS) + WEIGHT_EXP_BYTES for w in fplan.weights.values())
+    n_bytes = sum(population_bytes(spec) for spec in fplan.neurons.values())
+    return {"weights": int(w_bytes), "neurons": int(n_bytes), "total": int(w_bytes + n_bytes)}
+
+
+def population_bytes(spec: Any) -> int:
+    """Bytes of one fixed-point population's registers (state and per-neuron parameters)."""
+    custom = _custom_population_bytes(spec)
+    if custom is not None:
+        return custom
     per_neuron = sum(_bytes(b) for b in NEURON_REGISTERS_BITS.values())
     per_adapt = sum(_bytes(b) for b in ADAPTATION_REGISTERS_BITS.values())
-    n_bytes = 0
-    for spec in fplan.neurons.values():
-        custom = _custom_population_bytes(spec)
-        if custom is not None:
-            n_bytes += custom
-            continue
-        adapts = getattr(spec, "ja", None) is not None and np.any(np.asarray(spec.ja) != 0)
-        n_bytes += spec.n * (per_neuron + (per_adapt if adapts else 0))
-    return {"weights": int(w_bytes), "neurons": int(n_bytes), "total": int(w_bytes + n_bytes)}
+    adapts = getattr(spec, "ja", None) is not None and np.any(np.asarray(spec.ja) != 0)
+    return int(spec.n * (per_neuron + (per_adapt if adapts else 0)))
 
 
 def _int_bytes(a: np.ndarray) -> int:
