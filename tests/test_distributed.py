@@ -226,10 +226,25 @@ def test_sharded_eval_merges_to_the_unsharded_result(backends):
     from zoo.evaluate import evaluate
 
     a = evaluate("lif-digits", 41, backends)
-    b = evaluate("lif-digits", 41, backends, workers=2)
+    b = evaluate("lif-digits", 41, backends, workers=2, shard_all=True)
     assert b["workers"] == 2
     assert {k: v["value"] for k, v in a["backends"].items()} == {k: v["value"] for k, v in b["backends"].items()}
     assert _strip(a) == _strip(b)  # agreement, per-step spike match, metrics: identical
+
+
+def test_workers_shard_only_lava_unless_asked(monkeypatch):
+    """--workers never forks for the emulator or torch (start-up costs seconds, they take ms)
+    unless shard_all; auto picks more than one process only past the measured break-even."""
+    from zoo import evaluate as ev
+
+    def no_shard(kind, *a, **kw):
+        raise AssertionError(f"{kind} was sharded")
+
+    monkeypatch.setattr(zd, "sharded_outputs", no_shard)
+    res = ev.evaluate("lif-digits", 8, ("torch", "emulator"), workers=2)
+    assert res["backends"]["emulator"]["value"] is not None
+    small, large = ev.auto_workers(48, 18, cpus=2), ev.auto_workers(2000, 1300, cpus=2)
+    assert small == 1 and large == 2 and ev.auto_workers(2000, 1300, cpus=1) == 1
 
 
 @pytest.mark.slow

@@ -108,9 +108,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     backends = tuple(args.backend) if getattr(args, "backend", None) else BACKENDS
     log = LOG.info if not args.json else (lambda m: None)
-    workers = getattr(args, "workers", 1)
     res = evaluate(args.name, samples=args.samples, backends=backends, log=log,
-                   **({"workers": workers} if workers != 1 else {}))
+                   workers=None if args.workers == "auto" else int(args.workers), shard_all=args.shard_all)
     if getattr(args, "save", False):
         from zoo.card import save_results
 
@@ -217,6 +216,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> str | int:
+    """argparse type: ``auto`` or a whole number >= 1."""
+    return "auto" if text == "auto" else positive_int(text)
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="zoo", description="Lava-NIR Zoo: SNN models from torch to NIR to Lava.")
     p.add_argument("-v", "--verbose", action="count", default=0, help="more diagnostics (-vv: debug)")
@@ -248,7 +252,10 @@ def make_parser() -> argparse.ArgumentParser:
             s.add_argument("--backend", required=True, choices=["torch", "lava-float", "lava-fixed", "emulator"])
         s.add_argument("--samples", type=positive_int, default=300)
         s.add_argument("--json", action="store_true")
-        s.add_argument("--workers", type=positive_int, default=1, help="shard the samples over N processes")
+        s.add_argument("--workers", type=_workers, default="auto",
+                       help="processes for the Lava backends' samples (default auto: more than 1 only when the "
+                            "measured start-up cost pays off)")
+        s.add_argument("--shard-all", action="store_true", help="shard torch and the emulator over --workers too")
         if cmd == "eval":
             s.add_argument("--save", action="store_true", help="write model_cards/results/NAME.json for `zoo card`")
             s.add_argument("--force", action="store_true",

@@ -80,12 +80,35 @@ def spike_match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return eq / sum(np.asarray(a[k]).size for k in keys)
 
 
+# Measured by `python -m benchmarks.distributed.eval_sharding` (results/eval_sharding.json, lif-digits,
+# 48 samples x 18 steps, 2 shared cores): one Lava process costs ~19 ms per step, and a second worker
+# adds ~21 s of start-up (Lava import, compile, fork); sharding pays only beyond ~42 s of Lava work.
+LAVA_SECONDS_PER_STEP = 0.019
+WORKER_STARTUP_SECONDS = 21.0
+
+
+def auto_workers(samples: int, steps: int, cpus: int | None = None) -> int:
+    """Processes for the Lava backends: 2 (or more, up to the CPUs) only when the estimated Lava
+    time saved exceeds the measured start-up cost of the extra workers, else 1."""
+    import os
+
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    est = samples * steps * LAVA_SECONDS_PER_STEP
+    best = 1
+    for w in range(2, max(1, cpus) + 1):
+        if est / w + (w - 1) * WORKER_STARTUP_SECONDS < est / best + (best - 1) * WORKER_STARTUP_SECONDS:
+            best = w
+    return best
+
+
 def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = BACKENDS,
-             log=lambda msg: None, workers: int = 1) -> dict[str, Any]:
+             log=lambda msg: None, workers: int | None = 1, shard_all: bool = False) -> dict[str, Any]:
     """Metric per backend and agreement figures; the JSON layout of ``zoo eval --json``.
 
-    ``workers > 1``: every backend's samples are sharded over that many processes and the
-    outputs merged in sample order (:func:`zoo.distributed.sharded_outputs`)."""
+    ``workers > 1``: the Lava backends' samples are sharded over that many processes and the
+    outputs merged in sample order (:func:`zoo.distributed.sharded_outputs`); ``workers=None``
+    picks the count by :func:`auto_workers`. The emulator and torch stay in this process (sharding
+    them only adds start-up time) unless ``shard_all``."""
     for b in backends:
         if b not in BACKENDS:
             raise ZooError(f"unknown backend {b!r}; choose from {', '.join(BACKENDS)}")
@@ -97,13 +120,16 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
                               "metric": task.metric_name, "higher_is_better": task.higher_is_better,
                               "backends": {}, "agreement": {}}
     runs: dict[str, Any] = {}
+    if workers is None:
+        workers = auto_workers(len(x), int(x.shape[1])) if {"lava-float", "lava-fixed"} & set(backends) else 1
     if workers > 1:
         from zoo.distributed import sharded_outputs
 
         result["workers"] = int(workers)
     if "torch" in backends:
         t0 = time.time()
-        out = _torch_outputs(model, x) if workers <= 1 else sharded_outputs("torch", name, None, x, workers)
+        out = (sharded_outputs("torch", name, None, x, workers) if workers > 1 and shard_all
+               else _torch_outputs(model, x))
         result["backends"]["torch"] = {"value": task.metric(out, y), "seconds": round(time.time() - t0, 3)}
         log(f"torch: {result['backends']['torch']['value']:.4f}")
     lava_backends = [b for b in backends if b != "torch"]
@@ -111,8 +137,9 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
         return result
     from exporters.lava import build_plan, emulate, run_lava
     if workers > 1:  # same calls, samples sharded over processes, merged in sample order
-        emulate = lambda plan, xin: sharded_outputs("emulator", name, plan, xin, workers)  # noqa: E731
         run_lava = lambda plan, xin: sharded_outputs("lava", name, plan, xin, workers)  # noqa: E731
+        if shard_all:
+            emulate = lambda plan, xin: sharded_outputs("emulator", name, plan, xin, workers)  # noqa: E731
     from exporters.nir import NIRError, from_nir
 
     graph = export_graph(name, model)
