@@ -173,3 +173,16 @@ def test_quantisation_never_turns_nan_into_integers():
         quantize_plan(plan)
     with pytest.raises(NIRError, match="'n0'.*diverges"):
         quantize_plan(compile_plan(_net()), calibration={"n0": np.inf})
+
+
+def test_delay_after_an_affine_bias_is_refused_by_the_compiler():
+    """The Delay starts empty, so the torch executor sees the delayed bias only after d steps; a
+    Lava population's constant bias cannot express that (found by tests/test_fuzz_nir.py)."""
+    g = chain(3, [(W.copy(), np.full(3, 0.2), lif(3, 5e-3, 1.0))])
+    g.nodes["d"] = nir.Delay(delay=np.full(3, 2e-3))
+    g.edges = [("input", "fc0"), ("fc0", "d"), ("d", "n0"), ("n0", "output")]
+    from_nir(g)  # torch runs it
+    with pytest.raises(NIRError, match="'d'.*Delay after an Affine bias.*first 2 steps"):
+        build_plan(g, "float")
+    g.edges += [("input", "fc0")]
+    _refused_everywhere(g, r"edge \('input', 'fc0'\) appears twice")

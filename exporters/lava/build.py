@@ -29,8 +29,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.shared_memory import SharedMemory
 
-import lava.magma.runtime.message_infrastructure.multiprocessing as _lava_mp
 import numpy as np
+
+if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.modules \
+        and multiprocessing.get_start_method(allow_none=True) is not None:
+    # Lava calls mp.set_start_method('fork') when this module is first imported, which raises
+    # in any process whose start method is already fixed (e.g. a multiprocessing child).
+    multiprocessing.set_start_method(None, force=True)
+import lava.magma.runtime.message_infrastructure.multiprocessing as _lava_mp  # noqa: E402
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import Loihi2SimCfg
 from lava.proc.dense.process import DelayDense, Dense

@@ -311,7 +311,13 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
         memo[name] = {}  # guards a cycle made only of linear nodes
         if isinstance(node, nir.Delay):  # identity, later by whole steps: a DelayDense stage
             d = _delay_steps(name, node, dt)
-            memo[name] = {(_delayed(k, d), rec): ac for (k, rec), ac in source_maps(name).items()}
+            srcs = source_maps(name)
+            if d and any(np.any(c) for (_, c) in srcs.values()):
+                # the delayed copy of an Affine bias is absent for the first d steps (the Delay
+                # starts empty); a population's constant bias cannot express that
+                raise NIRError(f"node {name!r}: a Delay after an Affine bias is not mapped to Lava (the bias would "
+                               f"be missing for the first {d} steps); move the bias after the Delay")
+            memo[name] = {(_delayed(k, d), rec): ac for (k, rec), ac in srcs.items()}
             return memo[name]
         m, b = _linear_map(name, node)
         res = {}

@@ -38,7 +38,14 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.
         else:
             _claim(nodes, full, f"node {name!r}")
             nodes[full] = node
-    for src, dst in graph.edges:
+    seen: set[tuple[str, str]] = set()
+    for edge in graph.edges:
+        if not isinstance(edge, (tuple, list)) or len(edge) != 2 or not all(isinstance(e, str) for e in edge):
+            raise NIRError(f"edge {edge!r} of {prefix.rstrip('.') or 'the graph'} is not a (source, target) pair of node names")
+        src, dst = edge
+        if (src, dst) in seen:  # nir.read refuses it too; the Python API must not sum it twice
+            raise NIRError(f"edge ({src!r}, {dst!r}) appears twice")
+        seen.add((src, dst))
         s, d = f"{prefix}{src}", f"{prefix}{dst}"
         for n in (s, d):
             if n not in nodes and n not in entry:
