@@ -2,7 +2,7 @@
 
     import nirtorch, nir, torch
     from exporters.nir.nodemap import zoo_node_map, run_nirtorch
-    graph = nir.read("star-lorenz.nir")
+    graph = nir.read("star-lorenz.nir")   # written by: zoo export star-lorenz --to nir --target nirtorch
     net = nirtorch.nir_to_torch(graph, zoo_node_map(graph), dtype=torch.float64)
     out, state = net(x_t)              # one step, x_t (batch, *input_shape)
     out, state = net(x_t1, state)      # ... and so on (or: run_nirtorch(net, x) for (batch, T, ...))
@@ -22,6 +22,11 @@ consults the node map, so a map keyed by type never sees a zoo extension subgrap
   the node that consumes them (which must have no other input) applies them: a ``v_tap``
   consumer reads the membrane of the tapped population, a ``sigma_delta`` consumer first runs
   the sigma-delta step on its input.
+
+Use files written for nirtorch (``--target nirtorch``, :func:`exporters.nir.targets.for_nirtorch`):
+nirtorch 2.6 wires nodes in file order (alphabetical after ``nir.read``) and crashes on a nested
+graph met before its inputs exist, and it does not sum several edges into an Output; that
+target renames the nodes in execution order and sums such outputs.
 
 Primitives follow ``exporters.nir.executor`` (forward Euler, ``zoo.reset`` honoured, back edges
 read the previous step as nirtorch does); linear nodes reuse the executor's ``linear_step``

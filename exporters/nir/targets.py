@@ -294,9 +294,21 @@ def for_plain_nir(graph: nir.NIRGraph) -> nir.NIRGraph:
 
 
 def for_nirtorch(graph: nir.NIRGraph) -> nir.NIRGraph:
-    """The zoo graph for ``nirtorch.nir_to_torch(g, zoo_node_map(g))``. nirtorch 2.6 does not sum
-    several edges into an Output node (it returns them as separate tuple items, the state
-    last): such an Output gets one identity ``Scale`` in front that sums them."""
+    """The zoo graph for ``nirtorch.nir_to_torch(g, zoo_node_map(g))``, with two fixes for
+    nirtorch 2.6's wiring (``nir_interpreter._construct_fx_graph``):
+
+    * several edges into an Output are returned as separate tuple items (state last), not
+      summed: such an Output gets one identity ``Scale`` in front that sums them;
+    * identity extensions (``v_tap``, ``sigma_delta``) are applied by the module of the node
+      they feed (:mod:`exporters.nir.nodemap`): where that node is an Output, a nested graph
+      or has other inputs, an identity ``Scale`` is put in between;
+    * nodes are wired in the order the file lists them (``nir.read`` lists them
+      alphabetically), and a nested graph met before its inputs exist is built twice and
+      crashes (``'GraphModule' object has no attribute 'items'``): every node except Input and
+      Output is renamed ``nNNN_<name>`` in execution order, with ``metadata["zoo.name"]`` = its
+      zoo name."""
+    from exporters.nir.graph import schedule
+
     g = copy.deepcopy(graph)
     nodes, edges = dict(g.nodes), list(g.edges)
     for name, node in g.nodes.items():
@@ -308,6 +320,28 @@ def for_nirtorch(graph: nir.NIRGraph) -> nir.NIRGraph:
                 raise Refused(f"nirtorch: node name {sname!r} already exists")
             nodes[sname] = nir.Scale(scale=np.ones(shape))
             edges = [(s, sname if d == name else d) for s, d in edges] + [(sname, name)]
+    for name, node in g.nodes.items():  # identity extensions are applied by their consumer module
+        if _ext_name(node) is None or not all(isinstance(v, (nir.Input, nir.Output)) for v in node.nodes.values()):
+            continue
+        shape = tuple(int(v) for v in np.ravel(next(iter(node.output_type.values()))))
+        for i, (s, d) in enumerate(list(edges)):
+            if s != name or (not isinstance(nodes[d], (nir.Output, nir.NIRGraph))
+                             and [e for e in edges if e[1] == d] == [(s, d)]):
+                continue
+            cname = f"{name}_apply{i}"
+            nodes[cname] = nir.Scale(scale=np.ones(shape))
+            edges = [e for e in edges if e != (s, d)] + [(s, cname), (cname, d)]
+    order = schedule(nodes, edges).order
+    rename = {}
+    for i, name in enumerate(order):
+        node = nodes[name]
+        if isinstance(node, (nir.Input, nir.Output)):
+            rename[name] = name
+            continue
+        rename[name] = f"n{i:03d}_{name}"
+        node.metadata = {**_meta(node), "zoo.name": name}
+    nodes = {rename[n]: nodes[n] for n in order}
+    edges = [(rename[s], rename[d]) for s, d in edges]
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={**_meta(g), "zoo.target": "nirtorch"})
 
 
@@ -339,28 +373,29 @@ def _sanitize(name: str) -> str:
     return "nir_node_" + name if keyword.iskeyword(name) else name
 
 
-def spiking_names(graph: nir.NIRGraph) -> list[str]:
-    """Top-level nodes whose output is spikes (primitives, Threshold, spiking extensions)."""
+def spiking_names(graph: nir.NIRGraph) -> dict[str, str]:
+    """Top-level nodes whose output is spikes (primitives, Threshold, spiking extensions):
+    {node name in this graph: the zoo population name (``metadata["zoo.name"]`` if renamed)}."""
     from exporters.nir.extensions import EXTENSIONS
 
-    out = []
+    out = {}
     for name, node in graph.nodes.items():
         ext = _ext_name(node)
         if isinstance(node, SPIKING_PRIMS + (nir.Threshold,)) or (ext in EXTENSIONS and EXTENSIONS[ext].spiking):
-            out.append(name)
+            out[name] = _text(_meta(node).get("zoo.name", name))
     return out
 
 
-def _hooks(module: torch.nn.Module, names: list[str], rec: dict[str, list]) -> list:
+def _hooks(module: torch.nn.Module, names: dict[str, str], rec: dict[str, list]) -> list:
     handles = []
     subs = dict(module.named_modules())
-    for n in names:
-        m = subs.get(_sanitize(n))
+    for node_name, key in names.items():
+        m = subs.get(_sanitize(node_name))
         if m is None:
             continue
 
-        def hook(_m, _inp, out, n=n):
-            rec[n].append((out[0] if isinstance(out, tuple) else out).detach().clone())
+        def hook(_m, _inp, out, key=key):
+            rec[key].append((out[0] if isinstance(out, tuple) else out).detach().clone())
 
         handles.append(m.register_forward_hook(hook))
     return handles
@@ -407,13 +442,12 @@ def run_framework(graph: nir.NIRGraph, target: str, x: np.ndarray) -> dict[str, 
         ex = from_nir(plain, dt=_dt(plain))
         with torch.no_grad():
             out = ex(torch.from_numpy(np.asarray(x, dtype=np.float64)).transpose(0, 1), record=True)
-        names = spiking_names(plain)
         return {"output": out.transpose(0, 1).numpy(),
-                "spikes": {n: ex.records[n].transpose(0, 1).numpy() for n in names}}
+                "spikes": {k: ex.records[n].transpose(0, 1).numpy() for n, k in spiking_names(plain).items()}}
     else:
         raise NIRError(f"unknown target {target!r}")
     names = spiking_names(g)
-    rec: dict[str, list] = {n: [] for n in names}
+    rec: dict[str, list] = {k: [] for k in names.values()}
     handles = _hooks(net, names, rec)
     xt = torch.from_numpy(np.asarray(x, dtype=np.float64))
     outs, state = [], None
@@ -427,7 +461,7 @@ def run_framework(graph: nir.NIRGraph, target: str, x: np.ndarray) -> dict[str, 
         for h in handles:
             h.remove()
     out = torch.stack(outs, 1).numpy()
-    spikes = {n: torch.stack([v.reshape(xt.shape[0], -1) for v in rec[n]], 1).numpy() for n in names if rec[n]}
+    spikes = {k: torch.stack([v.reshape(xt.shape[0], -1) for v in r], 1).numpy() for k, r in rec.items() if r}
     return {"output": out, "spikes": spikes}
 
 
@@ -448,9 +482,8 @@ def reference(graph: nir.NIRGraph, x: np.ndarray) -> dict[str, Any]:
     ex = from_nir(graph)
     with torch.no_grad():
         out = ex(torch.from_numpy(np.asarray(x, dtype=np.float64)).transpose(0, 1), record=True)
-    names = spiking_names(graph)
     return {"output": out.transpose(0, 1).numpy(),
-            "spikes": {n: ex.records[n].transpose(0, 1).numpy() for n in names}}
+            "spikes": {k: ex.records[n].transpose(0, 1).numpy() for n, k in spiking_names(graph).items()}}
 
 
 def agreement(ref: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
