@@ -4,6 +4,7 @@ inputs are refused the same way everywhere; the compiler refuses dense stages ab
 ZOO_MAX_DENSE_BYTES before allocating them."""
 from __future__ import annotations
 
+import os
 import time
 
 import nir
@@ -186,3 +187,15 @@ def test_delay_after_an_affine_bias_is_refused_by_the_compiler():
         build_plan(g, "float")
     g.edges += [("input", "fc0")]
     _refused_everywhere(g, r"edge \('input', 'fc0'\) appears twice")
+
+
+def test_nir_write_refuses_directories_and_unwritable_places(tmp_path):
+    from exporters.nir import write
+
+    with pytest.raises(NIRError, match="is a directory"):
+        write(tmp_path, _net())
+    if os.path.isdir("/sys"):  # read-only even for root
+        with pytest.raises(NIRError, match="cannot write /sys/x.nir"):
+            write("/sys/x.nir", _net())
+    assert write(tmp_path / "ok.nir", _net()).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["ok.nir"]  # no temporary file left behind

@@ -15,17 +15,22 @@ class NIRError(Exception):
 def write(path: str | Path, graph: nir.NIRGraph) -> Path:
     """Write ``graph`` to ``path`` atomically (no half-written file on failure)."""
     path = Path(path)
+    if path.is_dir():
+        raise NIRError(f"cannot write {path}: it is a directory")
     if not path.parent.exists():
         raise NIRError(f"cannot write {path}: directory {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         nir.write(tmp, graph)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        tmp = None
+    except OSError as exc:
+        raise NIRError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return path
 
 
