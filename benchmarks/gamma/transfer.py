@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = json.loads(jpath.read_text())["rows"]
     else:
         old = json.loads(jpath.read_text()) if jpath.exists() else {}
-        old = [r for r in (old.get("rows", []) if isinstance(old, dict) else []) if isinstance(r, dict) and "backend" in r and r["model"] not in args.models]
+        old = old.get("rows", []) if isinstance(old, dict) else []  # earlier files: a list without backends
+        old = [r for r in old if isinstance(r, dict) and "backend" in r and r["model"] not in args.models]
         rows = old + [r for name in args.models for r in measure(name)]
         rows.sort(key=lambda r: (MODELS.index(r["model"]), BACKENDS.index(r["backend"]), -r["dt"]))
         jpath.write_text(json.dumps({"command": "python -m benchmarks.gamma.transfer", "rows": rows}, indent=1) + "\n")

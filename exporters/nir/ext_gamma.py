@@ -73,8 +73,8 @@ def sigma_delta_step(p: dict, st: dict, inp: torch.Tensor, dt: float) -> torch.T
 
     if not st:
         st.update(r=torch.zeros_like(inp), q=torch.zeros_like(inp))
-    st["s"], st["r"], st["q"] = step(torch.relu(inp), st["r"], SigmaDeltaParameters(p["theta"], refractory_steps_of(p, dt)),
-                                     st["q"])
+    sd = SigmaDeltaParameters(p["theta"], refractory_steps_of(p, dt))
+    st["s"], st["r"], st["q"] = step(torch.relu(inp), st["r"], sd, st["q"])
     st["v"] = st["r"]
     return st["r"]
 

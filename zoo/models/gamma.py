@@ -28,7 +28,8 @@ constant size (:mod:`zoo.learning.gamma_online`).
 
 state_dict: ``layers.<l>.weight`` (n_out, n_in, K), ``layers.<l>.bias`` (n_out,),
 ``layers.<l>.gamma.tau`` (K,) ms. Derived, dt-dependent buffers (``Phi``, ``h``: the exact step
-of :func:`zoo.neurons.gamma.gamma_matrices`) are not persistent, so the same weights run at any ``dt`` (the builder's ``dt`` argument, ms).
+of :func:`zoo.neurons.gamma.gamma_matrices`) are not persistent, so the same weights run at any
+``dt`` (the builder's ``dt`` argument, ms).
 
 Also here: ``LIFNet``, the LIF baseline of the benchmarks (BPTT and OTTT), not a zoo entry.
 """

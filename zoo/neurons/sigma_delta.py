@@ -21,10 +21,10 @@ of non-zero ``s`` is the message count.
 Why ``t_ref`` [ours]: without it the count is the number of steps at which |y - r| >= theta.
 At a coarse dt one graded message carries all the change of a step; as dt shrinks it tends to
 the continuous level-crossing count (total variation of y / theta), which for SpikingGamma's
-fast bucket kernels is ~2.5x the count at dt = 1 ms (measured: 295 -> 733 messages per sample
-from dt = 1 to 0.1 ms). A minimum interval ``t_ref`` in *ms* is a continuous-time rule (at
-most one message per t_ref, whatever dt), so the count has the same bound at every dt; at
-``dt = t_ref`` it changes nothing. The shipped models use ``t_ref = 1 ms`` (their training dt).
+fast bucket kernels is ~3x the count at dt = 1 ms (the ``t_ref = 0`` rows of
+``python -m benchmarks.gamma.transfer``). A minimum interval ``t_ref`` in *ms* is a
+continuous-time rule (at most one message per t_ref, whatever dt), so the count has the same
+bound at every dt; at ``dt = t_ref`` it changes nothing. The shipped models use ``t_ref = 1 ms`` (their training dt).
 
 Gradient: the quantiser is treated as the identity (``dr/dy = 1``, straight-through) -- the
 SpikingGamma "no surrogate gradient" convention: the unit's value is differentiable (ReLU),
