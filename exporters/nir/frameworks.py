@@ -250,3 +250,90 @@ def _conv2d_out(node: nir.Conv2d, in_shape: tuple[int, ...]) -> tuple[int, ...]:
                  stride=tuple(int(v) for v in np.broadcast_to(node.stride, 2)), padding=pad,
                  dilation=tuple(int(v) for v in np.broadcast_to(node.dilation, 2)), groups=int(node.groups))
     return tuple(y.shape[1:])
+
+
+# ----------------------------------------------------------------------------- imports that say what they did
+
+SOURCES = ("nir", "snntorch", "norse")
+
+
+def producer_fingerprint(graph: nir.NIRGraph) -> str | None:
+    """Who wrote this file, when its own metadata does not say: ``"snntorch"`` (snnTorch 1.0.0's
+    export: no graph dt, LIF with ``r*1e-4/tau == 1`` and ``v_reset = 0``, no reset mode),
+    ``"norse"`` (Norse 1.1.0's: no graph dt, a batch dimension in the Input type or neuron
+    parameters of size 1), ``"zoo"`` (zoo metadata) or None (nothing recognisable)."""
+    meta = graph.metadata if isinstance(graph.metadata, dict) else {}
+    if meta.get("producer") == "lava-nir-zoo" or any(str(k).startswith("zoo.") for k in meta):
+        return "zoo"
+    if "dt" in meta:
+        return None
+    nodes = [n for _, n in _nodes(graph)]
+    if any("zoo.reset" in (getattr(n, "metadata", None) or {}) for n in nodes):
+        return "zoo"
+    ins = [n for n, v in graph.nodes.items() if isinstance(v, nir.Input)]
+    if len(ins) == 1:  # Norse writes the sample's batch dimension into the Input type
+        in_shape = _layer_shape(graph.nodes[ins[0]])
+        expect = {nir.Affine: 1, nir.Linear: 1, nir.Conv1d: 2, nir.Conv2d: 3}
+        firsts = [graph.nodes[d] for s_, d in graph.edges if s_ == ins[0]]
+        if in_shape and len(in_shape) >= 2 and in_shape[0] == 1 and any(
+                len(in_shape) == expect.get(type(f), -9) + 1 for f in firsts):
+            return "norse"
+    neurons = [n for n in nodes if isinstance(n, (nir.LIF, nir.CubaLIF, nir.IF, nir.LI))]
+    if any(_layer_shape(n) is None for n in neurons):  # Norse: scalar parameters, no layer size
+        return "norse"
+
+    def snn_like(n: nir.NIRNode) -> bool:
+        tau = n.tau if isinstance(n, nir.LIF) else getattr(n, "tau_mem", None)
+        return (tau is not None and not np.any(_np(n.v_reset))
+                and np.allclose(_np(n.r) * SNNTORCH_DT / _np(tau), 1.0, rtol=1e-6))
+
+    spiking = [n for n in nodes if isinstance(n, (nir.LIF, nir.CubaLIF))]
+    if spiking and all(snn_like(n) for n in spiking):
+        return "snntorch"
+    return None
+
+
+def import_graph(graph: nir.NIRGraph, source: str | None = None, dt: float | None = None, reset: str | None = None,
+                 reset_delay: bool | None = None) -> tuple[nir.NIRGraph, str]:
+    """The graph to run, and one line saying what was applied.
+
+    ``source``: ``"snntorch"`` / ``"norse"`` (apply that producer's workarounds), ``"nir"`` (take
+    the file as standard NIR, as written) or None (decide: a file that looks like a raw
+    snnTorch / Norse export is refused with the flags that decide its semantics). NIR does
+    not record snnTorch's reset mechanism nor its reset delay, nor the step of either
+    framework: each must be given (``reset``, ``reset_delay``, ``dt``), never assumed."""
+    if source not in (None,) + SOURCES:
+        raise NIRError(f"unknown source {source!r} (choose from {', '.join(SOURCES)})")
+    if source is None:
+        found = producer_fingerprint(graph)
+        if found == "snntorch":
+            raise NIRError("this file looks like a raw snnTorch 1.0.0 export (LIF with r*1e-4/tau = 1, v_reset = 0, "
+                           "no dt): NIR does not record its dt, reset mechanism or reset delay; run it with "
+                           "--from snntorch --dt DT --reset zero|subtract --reset-delay true|false "
+                           "(or --from nir to take it as written)")
+        if found == "norse":
+            raise NIRError("this file looks like a raw Norse 1.1.0 export (batch dimension in the Input type or "
+                           "scalar neuron parameters, no dt): run it with --from norse --dt DT "
+                           "(or --from nir to take it as written)")
+        source = "nir"
+    if source == "nir":
+        if reset is not None or reset_delay is not None:
+            raise NIRError("--reset / --reset-delay apply to --from snntorch only (a NIR file records its reset in "
+                           "metadata['zoo.reset'] or resets to v_reset)")
+        return graph, "taken as written (standard NIR semantics; zoo metadata honoured)"
+    if dt is None:
+        raise NIRError(f"--from {source} needs --dt (the step the {source} model simulates with, in seconds; "
+                       "the export does not record it)")
+    if source == "norse":
+        if reset is not None or reset_delay is not None:
+            raise NIRError("--reset / --reset-delay do not apply to --from norse (Norse's cells reset to v_reset, "
+                           "which its export records)")
+        return from_norse(graph, dt), f"Norse 1.1.0 workarounds applied, dt = {dt} s"
+    if reset is None:
+        raise NIRError("--from snntorch needs --reset zero|subtract: snnTorch 1.0.0's export writes v_reset = 0 for "
+                       "both reset mechanisms (its default is subtract)")
+    if reset_delay is None:
+        raise NIRError("--from snntorch needs --reset-delay true|false: the export does not record it (snnTorch's "
+                       "default is true, which only zero reset of Leaky can represent)")
+    return (from_snntorch(graph, dt, reset=reset, reset_delay=reset_delay),
+            f"snnTorch 1.0.0 workarounds applied: dt = {dt} s, reset = {reset}, reset_delay = {reset_delay}")
