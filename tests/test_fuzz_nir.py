@@ -336,8 +336,9 @@ def run_trial(cls: str, seed: int, lava: bool, cli_dir: Path | None) -> tuple[st
     if cli_dir is not None:
         results["cli"] = _cli(g, x, cli_dir, seed)
     for name, (st, detail) in results.items():
-        if st in ("traceback", "hang"):
+        if st in ("traceback", "hang", "wrong"):  # (the CLI checks itself against the API: wrong)
             return st, f"{name}: {detail}"
+    results.pop("cli", None)
     # one validation: what torch refuses, every backend refuses (the graph, or the input)
     if torch_graph[0] == "error":
         accepted = [n for n, (st, _) in results.items() if st == "ok" and n != "torch"]
@@ -349,8 +350,6 @@ def run_trial(cls: str, seed: int, lava: bool, cli_dir: Path | None) -> tuple[st
         if accepted:
             return "wrong", f"torch refuses the input ({torch_res[1]}) but {', '.join(accepted)} accept it"
         return "error", torch_res[1]
-    if results.get("cli", ("ok",))[0] == "error" and results["cli"][1] != "not serialisable":
-        return "wrong", f"torch runs it but zoo nir run --backend torch refuses: {results['cli'][1]}"
     for name in ("emulator-float", "lava-float"):
         if name in results and results[name][0] == "ok":
             bad = _agree(torch_res[1], results[name][1])
@@ -362,34 +361,45 @@ def run_trial(cls: str, seed: int, lava: bool, cli_dir: Path | None) -> tuple[st
 
 
 def _cli(g, x, d: Path, seed: int):
-    """``zoo nir run --backend torch`` on the written file: exit 0 or one 'error:' line with exit 2."""
+    """``zoo nir run --backend torch`` on the written file: exit 0 with the torch result of the
+    graph as nir.read returns it (nir completes dangling outputs) on the input as the CLI reads
+    it ((T, ...) is one sample), or one 'error:' line with exit 2 exactly when that run refuses."""
     import contextlib
     import io
 
-    from exporters.nir import write
+    from exporters.nir import read, write
     from zoo.cli import main
 
     try:
         f = write(d / f"g{seed}.nir", g)
-    except Exception:  # noqa: BLE001 - nir cannot serialise some faults (None metadata ...): nothing to run
+        g_file = read(f)
+    except Exception:  # noqa: BLE001 - nir cannot write or read back some faults: nothing to run
         return "error", "not serialisable"
     xa = np.asarray(x)
     xf = d / f"x{seed}.npy"
-    np.save(xf, xa, allow_pickle=False) if xa.dtype.kind != "O" else xf.write_bytes(b"")
+    np.save(xf, xa, allow_pickle=False)
+    n_dims = len(np.ravel(g_file.nodes["input"].input_type["input"])) if isinstance(
+        g_file.nodes.get("input"), nir.Input) else 1
+    ref = _call(lambda: _torch_checked(g_file, xa[None] if xa.ndim == n_dims + 1 else xa))
     err = io.StringIO()
+    out = d / f"o{seed}.npz"
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
-            rc = main(["nir", "run", str(f), "--input", str(xf), "-o", str(d / "o.npz"), "--backend", "torch"])
+            rc = main(["nir", "run", str(f), "--input", str(xf), "-o", str(out), "--backend", "torch"])
         except SystemExit as exc:
             rc = exc.code
         except Exception:  # noqa: BLE001
             return "traceback", traceback.format_exc(limit=6)
     text = err.getvalue().strip()
-    if rc == 0:
-        return "ok", None
-    if rc == 2 and text.startswith("error: ") and "\n" not in text:
-        return "error", text
-    return "traceback", f"exit {rc}: {text[-500:]}"
+    if rc not in (0, 2) or (rc == 2 and (not text.startswith("error: ") or "\n" in text)):
+        return "traceback", f"exit {rc}: {text[-500:]}"
+    if ref[0] == "traceback":
+        return ref
+    if (rc == 0) != (ref[0] == "ok"):
+        return "wrong", f"zoo nir run exit {rc} ({text}) but the API {'runs it' if ref[0] == 'ok' else ref[1]}"
+    if rc == 0 and not np.allclose(np.load(out)["output"], ref[1][0], atol=1e-12):
+        return "wrong", "zoo nir run output differs from the API's torch output"
+    return ("ok", None) if rc == 0 else ("error", text)
 
 
 def fuzz(trials: int, lava_every: int, cli_every: int, tmp: Path) -> dict:
