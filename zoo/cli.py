@@ -108,8 +108,15 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     backends = tuple(args.backend) if getattr(args, "backend", None) else BACKENDS
     log = LOG.info if not args.json else (lambda m: None)
-    res = evaluate(args.name, samples=args.samples, backends=backends, log=log,
-                   workers=None if args.workers == "auto" else int(args.workers), shard_all=args.shard_all)
+    kw = dict(backends=backends, log=log, workers=None if args.workers == "auto" else int(args.workers),
+              shard_all=args.shard_all)
+    samples = None if args.samples == "all" else args.samples
+    if getattr(args, "lava_samples", None):
+        from zoo.evaluate import evaluate_with_lava_subset
+
+        res = evaluate_with_lava_subset(args.name, samples, args.lava_samples, **kw)
+    else:
+        res = evaluate(args.name, samples=samples, **kw)
     if getattr(args, "save", False):
         from zoo.card import save_results
 
@@ -216,6 +223,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def _count_or_all(text: str) -> str | int:
+    """argparse type: ``all`` or a whole number >= 1."""
+    return "all" if text == "all" else positive_int(text)
+
+
 def _workers(text: str) -> str | int:
     """argparse type: ``auto`` or a whole number >= 1."""
     return "auto" if text == "auto" else positive_int(text)
@@ -250,7 +262,10 @@ def make_parser() -> argparse.ArgumentParser:
         s.add_argument("name")
         if cmd == "run":
             s.add_argument("--backend", required=True, choices=["torch", "lava-float", "lava-fixed", "emulator"])
-        s.add_argument("--samples", type=positive_int, default=300)
+        s.add_argument("--samples", type=_count_or_all, default=300, help="test samples (a number, or all)")
+        if cmd == "eval":
+            s.add_argument("--lava-samples", type=positive_int,
+                           help="run the Lava backends on the first N samples only (torch and emulator on all)")
         s.add_argument("--json", action="store_true")
         s.add_argument("--workers", type=_workers, default="auto",
                        help="processes for the Lava backends' samples (default auto: more than 1 only when the "

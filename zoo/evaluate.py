@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from zoo.registry import ZooError, get_entry, get_model, get_weights
+from zoo.stats import bootstrap_ci
 from zoo.tasks import get_task
 
 BACKENDS = ("torch", "lava-float", "lava-fixed", "emulator")
@@ -49,6 +50,11 @@ def load_eval_data(name: str, samples: int | None) -> tuple[torch.Tensor, torch.
     params = dict(w.meta.get("task", {}))
     task = get_task(params.pop("name", get_entry(name).task))
     return task.load("test", n=samples, **params)
+
+
+def test_set_size(name: str) -> int:
+    """Number of samples in the model's whole test split."""
+    return int(len(load_eval_data(name, None)[1]))
 
 
 def calibration_inputs(name: str, frac_bits: int, n: int = 32) -> np.ndarray:
@@ -101,6 +107,24 @@ def auto_workers(samples: int, steps: int, cpus: int | None = None) -> int:
     return best
 
 
+def evaluate_with_lava_subset(name: str, samples: int | None, lava_samples: int,
+                              backends: tuple[str, ...] = BACKENDS, **kw: Any) -> dict[str, Any]:
+    """torch and the emulator on ``samples`` (None: the whole test set), the Lava backends on the
+    first ``lava_samples`` of them (with the emulator again, so bit-exactness and the Lava
+    agreement are measured on the same inputs): the emulator makes whole-test-set fixed point cheap."""
+    fast = tuple(b for b in backends if b in ("torch", "emulator"))
+    slow = tuple(b for b in backends if b.startswith("lava"))
+    res = evaluate(name, samples, fast, **kw)
+    if not slow or lava_samples >= res["samples"]:
+        return evaluate(name, samples, backends, **kw) if slow else res
+    sub = evaluate(name, lava_samples, slow + ("emulator",), **kw)
+    for b in slow:
+        res["backends"][b] = {**sub["backends"][b], "samples": sub["samples"]}
+    res["lava_samples"] = sub["samples"]
+    res["agreement_lava_subset"] = sub["agreement"]
+    return res
+
+
 def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = BACKENDS,
              log=lambda msg: None, workers: int | None = 1, shard_all: bool = False) -> dict[str, Any]:
     """Metric per backend and agreement figures; the JSON layout of ``zoo eval --json``.
@@ -117,6 +141,7 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
     model = get_model(name)
     x, y = load_eval_data(name, samples)
     result: dict[str, Any] = {"model": name, "weights_sha256": get_weights(name).sha256, "samples": int(len(x)),
+                              "test_set_size": test_set_size(name),
                               "metric": task.metric_name, "higher_is_better": task.higher_is_better,
                               "backends": {}, "agreement": {}}
     runs: dict[str, Any] = {}
@@ -130,7 +155,8 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
         t0 = time.time()
         out = (sharded_outputs("torch", name, None, x, workers) if workers > 1 and shard_all
                else _torch_outputs(model, x))
-        result["backends"]["torch"] = {"value": task.metric(out, y), "seconds": round(time.time() - t0, 3)}
+        result["backends"]["torch"] = {"value": task.metric(out, y), "seconds": round(time.time() - t0, 3),
+                                       "ci95": bootstrap_ci(task.metric, out, y)}
         log(f"torch: {result['backends']['torch']['value']:.4f}")
     lava_backends = [b for b in backends if b != "torch"]
     if not lava_backends:
@@ -176,7 +202,8 @@ def evaluate(name: str, samples: int | None = 300, backends: tuple[str, ...] = B
             continue
         runs[backend] = run
         value = task.metric(torch.from_numpy(run.output), y)
-        result["backends"][backend] = {"value": value, "seconds": round(time.time() - t0, 3)}
+        result["backends"][backend] = {"value": value, "seconds": round(time.time() - t0, 3),
+                                       "ci95": bootstrap_ci(task.metric, torch.from_numpy(run.output), y)}
         log(f"{backend}: {value:.4f} ({time.time() - t0:.1f}s)")
     agr = result["agreement"]
     for backend, run in runs.items():
