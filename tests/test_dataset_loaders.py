@@ -5,6 +5,7 @@ No network: the data cache is a tmp_path; a missing set must raise, never downlo
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 from pathlib import Path
 
@@ -323,8 +324,12 @@ def test_task_module_file_and_errors(tmp_path, monkeypatch):
     mod.write_text(USER_MODULE)
     monkeypatch.setattr("zoo.tasks._USER_MODULES", {})
     monkeypatch.setattr("zoo.tasks.TASKS", dict(TASKS))
+    monkeypatch.delenv("ZOO_TASK_MODULES", raising=False)
+    with pytest.raises(ZooError, match="unknown task 'user-ramps'"):
+        get_task("user-ramps")
     assert load_task_module(str(mod)) == ["user-ramps"]
     assert load_task_module(str(mod)) == ["user-ramps"]  # imported once
+    assert os.environ["ZOO_TASK_MODULES"] == str(mod.resolve())  # for worker processes
     x, y = get_task("user-ramps").load("train", n=3, steps=2)
     assert x.shape == (3, 2, 3) and y.tolist() == [0, 1, 0] and x[2].eq(2).all()
     # a recipe naming the user's task validates against its dataset() parameters
@@ -362,8 +367,11 @@ def test_task_module_dotted_name(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr("zoo.tasks._USER_MODULES", {})
     monkeypatch.setattr("zoo.tasks.TASKS", dict(TASKS))
-    assert load_task_module("userpkg.tasks") == ["user-ramps-2"]
+    # a process that never called load_task_module (a training worker) finds the task through
+    # $ZOO_TASK_MODULES
+    monkeypatch.setenv("ZOO_TASK_MODULES", "userpkg.tasks")
     assert len(task_dataset(get_task("user-ramps-2"), "test")) == 2
+    assert load_task_module("userpkg.tasks") == ["user-ramps-2"]
 
 
 # --- recipes ----------------------------------------------------------------------------------

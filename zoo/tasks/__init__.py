@@ -50,6 +50,8 @@ def get_task(name: str) -> Task:
 
     _import_optional_tasks()
     if name not in TASKS:
+        _import_env_modules()
+    if name not in TASKS:
         raise ZooError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
     return TASKS[name]
 
@@ -138,21 +140,32 @@ def streaming_task(name: str, dataset: Callable[..., Any], loss: Callable[..., t
                    description: str = "") -> Task:
     """Register a task served by a Dataset factory ``dataset(split, **params)`` (samples
     ``(x (T, ...), y)``); its ``load`` is :func:`dense_load`. This is how a user adds a data set:
-    a Dataset class, this call in a module (``zoo train --task-module``), and a recipe."""
+    a Dataset class, this call in a module imported by :func:`load_task_module`, and a recipe."""
     return register_task(Task(name=name, load=dense_load(name, dataset), loss=loss, metric=metric,
                               metric_name=metric_name, higher_is_better=higher_is_better,
                               description=description, dataset=dataset))
 
 
 _USER_MODULES: dict[str, list[str]] = {}
+# user task modules, os.pathsep-separated: set by load_task_module so that child processes (zoo
+# train --nproc workers, DataLoader workers) import them too; a user may set it as well
+TASK_MODULES_ENV = "ZOO_TASK_MODULES"
+
+
+def _import_env_modules() -> None:
+    import os
+
+    for spec in filter(None, os.environ.get(TASK_MODULES_ENV, "").split(os.pathsep)):
+        load_task_module(spec)
 
 
 def load_task_module(spec: str) -> list[str]:
     """Import a user's module that registers tasks (``register_task`` / :func:`streaming_task`)
     and return the names it registered. ``spec``: a ``.py`` file path, or a dotted module name
     importable from ``sys.path``. A module is imported once (a second call returns the same
-    names). Every problem is one :class:`ZooError` line: file not found, import error, a module
-    that registers no task, or one that would replace a zoo task."""
+    names). It is added to ``$ZOO_TASK_MODULES``, which :func:`get_task` imports in any process
+    that misses a task (training workers). Every problem is one :class:`ZooError` line: file not
+    found, import error, a module that registers no task, or one that would replace a zoo task."""
     import importlib
     import importlib.util
     import sys
@@ -170,13 +183,13 @@ def load_task_module(spec: str) -> list[str]:
         if is_file:
             path = Path(key)
             if not path.is_file():
-                raise ZooError(f"--task-module {spec}: file not found")
+                raise ZooError(f"task module {spec}: file not found")
             import hashlib
 
             mod_name = f"zoo_user_tasks_{path.stem}_{hashlib.sha256(key.encode()).hexdigest()[:8]}"
             module_spec = importlib.util.spec_from_file_location(mod_name, path)
             if module_spec is None or module_spec.loader is None:
-                raise ZooError(f"--task-module {spec}: not an importable Python file")
+                raise ZooError(f"task module {spec}: not an importable Python file")
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[mod_name] = module
             try:
@@ -189,7 +202,7 @@ def load_task_module(spec: str) -> list[str]:
                 importlib.import_module(spec)
             except ModuleNotFoundError as exc:
                 if exc.name and spec.startswith(exc.name):
-                    raise ZooError(f"--task-module {spec}: no module named {exc.name!r} "
+                    raise ZooError(f"task module {spec}: no module named {exc.name!r} "
                                    "(give a .py file path, or a module importable from the current directory)") from None
                 raise
     except ZooError:
@@ -199,16 +212,21 @@ def load_task_module(spec: str) -> list[str]:
     except Exception as exc:  # the user's code failed: one line naming the module and the error
         TASKS.clear()
         TASKS.update(before)
-        raise ZooError(f"--task-module {spec}: import failed: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
+        raise ZooError(f"task module {spec}: import failed: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
     replaced = [n for n in before if TASKS.get(n) is not before[n]]
     if replaced:
         TASKS.clear()
         TASKS.update(before)
-        raise ZooError(f"--task-module {spec}: registers task {replaced[0]!r}, which the zoo already has; "
+        raise ZooError(f"task module {spec}: registers task {replaced[0]!r}, which the zoo already has; "
                        "give the task another name")
     new = sorted(n for n in TASKS if n not in before)
     if not new:
-        raise ZooError(f"--task-module {spec}: registers no task (call zoo.tasks.register_task or "
+        raise ZooError(f"task module {spec}: registers no task (call zoo.tasks.register_task or "
                        "zoo.tasks.streaming_task at import)")
     _USER_MODULES[key] = new
+    import os
+
+    listed = [v for v in os.environ.get(TASK_MODULES_ENV, "").split(os.pathsep) if v]
+    if key not in listed:
+        os.environ[TASK_MODULES_ENV] = os.pathsep.join(listed + [key])
     return list(new)
