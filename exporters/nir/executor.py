@@ -35,7 +35,7 @@ def is_spiking(node: nir.NIRNode) -> bool:
 
 
 def reset_mode(node: nir.NIRNode, name: str = "") -> str:
-    mode = (node.metadata or {}).get("zoo.reset", "zero")
+    mode = (node.metadata if isinstance(node.metadata, dict) else {}).get("zoo.reset", "zero")
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
     if mode not in ("zero", "subtract"):
         raise NIRError(f"node {name!r}: unsupported zoo.reset {mode!r} (zero|subtract)")

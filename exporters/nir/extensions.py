@@ -54,7 +54,7 @@ ALIF = "alif"
 
 
 def is_extension(node: nir.NIRNode) -> bool:
-    return isinstance(node, nir.NIRGraph) and "zoo.neuron" in (node.metadata or {})
+    return isinstance(node, nir.NIRGraph) and isinstance(node.metadata, dict) and "zoo.neuron" in node.metadata
 
 
 def extension_of(node: nir.NIRNode, name: str = "") -> Extension:

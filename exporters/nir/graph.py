@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import nir
 import numpy as np
 
+from exporters.nir.extensions import is_extension
 from exporters.nir.io import NIRError
 
 
@@ -22,7 +23,7 @@ def flatten_graph(graph: nir.NIRGraph, prefix: str = "") -> tuple[dict[str, nir.
     exit_: dict[str, str] = {}
     for name, node in graph.nodes.items():
         full = f"{prefix}{name}"
-        if isinstance(node, nir.NIRGraph) and "zoo.neuron" not in (node.metadata or {}):
+        if isinstance(node, nir.NIRGraph) and not is_extension(node):
             sub_nodes, sub_edges = flatten_graph(node, prefix=f"{full}.")
             ins = [n for n, v in node.nodes.items() if isinstance(v, nir.Input)]
             outs = [n for n, v in node.nodes.items() if isinstance(v, nir.Output)]

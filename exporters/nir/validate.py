@@ -192,8 +192,6 @@ def _linear_sizes(name: str, node: nir.NIRNode) -> tuple[int, int]:
     in_shape = _first_type(node.input_type)
     if in_shape is None or _size(in_shape) == 0:
         raise NIRError(f"node {name!r}: {type(node).__name__} has no input shape")
-    if isinstance(node, nir.Flatten):
-        return _size(in_shape), _size(in_shape)
     import torch
 
     from exporters.nir.executor import linear_step
@@ -226,7 +224,12 @@ def _node_sizes(name: str, node: nir.NIRNode, dt: float | None) -> tuple[int | N
         return _size(shape), _size(shape)
     if is_extension(node):
         ext = extension_of(node, name)
-        ext.params(node, name)  # the extension's own checks (names the node)
+        try:
+            ext.params(node, name)  # the extension's own checks (names the node)
+        except NIRError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a malformed subgraph breaks a reader in many ways
+            raise NIRError(f"node {name!r}: malformed zoo extension {ext.name!r} ({type(exc).__name__}: {exc})") from None
         shape = _first_type(getattr(node, "input_type", None))
         if ext.name == V_TAP:
             return None, None
@@ -238,7 +241,7 @@ def _node_sizes(name: str, node: nir.NIRNode, dt: float | None) -> tuple[int | N
     if isinstance(node, nir.Delay):
         delay_steps(name, node, dt)
         n = np.asarray(node.delay).size
-        return n, n
+        return (None, None) if n == 1 else (n, n)  # one value delays any width
     if isinstance(node, LINEAR_TYPES):
         return _linear_sizes(name, node)
     raise NIRError(f"node {name!r}: {type(node).__name__} is not supported")
