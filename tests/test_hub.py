@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import os
@@ -66,12 +67,20 @@ def server() -> Iterator[Server]:
             else:
                 self.send_error(404, "Not Found")
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with serve(Handler, release) as base:
+        yield Server(base, hits)
+
+
+@contextlib.contextmanager
+def serve(handler: type, release: threading.Event) -> Iterator[str]:
+    """A threaded HTTP server on 127.0.0.1 with ``handler``; yields its base URL. On exit
+    ``release`` is set (handlers waiting on it return) and the server is shut down."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", hits)
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         release.set()
         httpd.shutdown()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import difflib
-import hashlib
 import importlib
 import inspect
 import json
@@ -426,8 +425,9 @@ def _write(recipe: dict[str, Any], out_dir: str | Path, model: torch.nn.Module, 
            history: list[dict], par: Any, extra: dict[str, Any]) -> dict[str, Any]:
     """Write ``<out>/<name>.safetensors`` and the :class:`Weights` record ``<out>/<name>.json``
     together: both go to temporary files first, then the weights and then the record are renamed
-    into place, so a failure before the renames leaves the previous pair untouched (and the
-    record's SHA-256 never names bytes that are not in its file without the check failing)."""
+    into place; a failure before or between the renames leaves the previous pair (the previous
+    weights are put back). Only a hard crash between the two renames can leave the new weights
+    beside the old record, and the record's SHA-256 check then refuses them."""
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
@@ -438,7 +438,7 @@ def _write(recipe: dict[str, Any], out_dir: str | Path, model: torch.nn.Module, 
         tmp_w = _temp_beside(weights_path)
     except OSError as exc:
         raise ZooError(f"--out {out_dir}: cannot write ({exc.strerror or exc})") from None
-    tmp_j = None
+    tmp_j = backup = None
     try:
         save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(tmp_w))
         sha = _sha256(tmp_w)
@@ -449,13 +449,21 @@ def _write(recipe: dict[str, Any], out_dir: str | Path, model: torch.nn.Module, 
         for tmp in (tmp_w, tmp_j):
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
+        backup = _hard_link_copy(weights_path)
         os.replace(tmp_w, weights_path)
-        os.replace(tmp_j, json_path)
+        try:
+            os.replace(tmp_j, json_path)
+        except BaseException:  # put the previous weights back: the pair stays the old one
+            if backup is not None:
+                os.replace(backup, weights_path)
+            elif not json_path.exists():
+                weights_path.unlink()
+            raise
     except OSError as exc:
         raise ZooError(f"--out {out_dir}: cannot write {name} ({exc.strerror or exc}); "
                        "the previous weights, if any, are unchanged") from None
     finally:
-        for tmp in (tmp_w, tmp_j):
+        for tmp in (tmp_w, tmp_j, backup):
             if tmp is not None and tmp.exists():
                 tmp.unlink()
     if _sha256(weights_path) != sha:  # another writer raced us between the renames
@@ -502,6 +510,19 @@ def _temp_beside(path: Path) -> Path:
     os.close(fd)
     os.chmod(tmp, 0o644)
     return Path(tmp)
+
+
+def _hard_link_copy(path: Path) -> Path | None:
+    """A second name for the file at ``path`` (None if there is none or links are unsupported)."""
+    if not path.is_file():
+        return None
+    link = _temp_beside(path)
+    link.unlink()
+    try:
+        os.link(path, link)
+    except OSError:
+        return None
+    return link
 
 
 def _sha256(path: Path) -> str:
