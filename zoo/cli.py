@@ -145,8 +145,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     import torch
 
     from zoo.resources import find_recipe
+    from zoo.tasks import load_task_module
     from zoo.train import load_recipe, train
 
+    for spec in args.task_module:
+        load_task_module(spec)
     recipe = load_recipe(find_recipe(args.recipe))
     out = args.out or f"runs/{recipe['name']}"
     meta = train(recipe, out, log=LOG.info, nproc=getattr(args, "nproc", 1),
@@ -284,6 +287,9 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="train from a recipe")
     s.add_argument("recipe", help="a recipe file, or the name of a shipped recipe (zoo train lif-digits)")
     s.add_argument("--out", help="output folder (zoo/weights ships the model); default runs/<name>")
+    s.add_argument("--task-module", action="append", default=[], metavar="MODULE",
+                   help="a .py file or dotted module whose import registers tasks (zoo.tasks.register_task / "
+                        "streaming_task); repeatable")
     s.add_argument("--nproc", type=positive_int, default=1,
                    help="data-parallel processes on this machine (torch.distributed; or launch with torchrun)")
     s.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="gloo on cpu, NCCL on cuda")
