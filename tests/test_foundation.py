@@ -120,6 +120,8 @@ def _recipe(tmp_path, old=None, new=None, text=None, name="r.toml"):
     ("seed = 0", "sead = 0", r"sead: unknown key; did you mean 'seed'\?"),
     ("steps = 16\nencoding", "stepz = 16\nencoding", r"task\.stepz: unknown key; did you mean 'steps'\?"),
     ("n_hidden = 128", "n_hiden = 128", r"model_config\.n_hiden: unknown key; did you mean 'n_hidden'\?"),
+    ("n_hidden = 128", "n_hidden = 0", r"model_config\.n_hidden: 0 must be >= 1"),
+    ("beta = 0.9", "beta = [0.9]", r"model_config\.beta: \[0\.9\] must be a number"),
     ('rule = "bptt"', 'rule = "bpt"', r"learning\.rule: unknown learning rule 'bpt'; did you mean 'bptt'\?"),
     ('optimizer = "adam"', 'optimizer = "adm"', r"learning\.optimizer: unknown optimizer 'adm'; did you mean 'adam'"),
     ('model = "lif-digits"', 'model = "lif-digit"', r"model: unknown model 'lif-digit'; did you mean 'lif-digits'"),
@@ -162,6 +164,16 @@ def test_recipe_files_rejected_at_load(tmp_path):
 def _tiny_recipe(tmp_path, **learning):
     lines = "".join(f"{k} = {v}\n" for k, v in learning.items())
     return _recipe(tmp_path, "epochs = 40\n", f"epochs = 1\ntrain_samples = 32\n{lines}")
+
+
+def test_parameters_refused_by_the_learning_rule(tmp_path):
+    """Values only the optimizer can judge fail as one ZooError line before any training step."""
+    from zoo.train import load_recipe, train
+
+    recipe = load_recipe(_tiny_recipe(tmp_path, betas="[2.0, 0.9]"))
+    with pytest.raises(ZooError, match=r"\[learning\] rejected by learning rule 'bptt': Invalid beta parameter"):
+        train(recipe, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
 
 
 def _shipped_pair(out):

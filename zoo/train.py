@@ -50,6 +50,8 @@ _TABLES = ("contract", "model_config", "task", "learning", "lava_fixed")
 # optimizer names of zoo.learning.base.make_optimizer -> torch.optim class (its keyword arguments
 # are valid [learning] keys: every learner forwards its extra keywords to the optimizer)
 _OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
+# torch implementation switches, not hyper-parameters (capturable/differentiable/fused break CPU training)
+_OPTIMIZER_SWITCHES = ("foreach", "fused", "capturable", "differentiable")
 _TRAIN_KEYS = ("rule", "epochs", "batch_size", "train_samples")  # [learning] keys zoo train itself reads
 # [learning] ranges: key -> (kind, low, high, low inclusive); kinds: int, num, bool, str, list
 _LEARNING_SPECS: dict[str, tuple[str, float | None, float | None, bool]] = {
@@ -130,18 +132,25 @@ def _params(fn: Callable[..., Any], skip: tuple[str, ...] = ()) -> tuple[dict[st
     return params, var_kw
 
 
-def _check_by_default(source: str, key: str, value: Any, default: Any, non_negative: bool = False) -> None:
-    """Type of ``value`` from the parameter's default (no check when the default says nothing)."""
+def _check_by_default(source: str, key: str, value: Any, default: Any, non_negative: bool = False,
+                      counts: bool = False) -> None:
+    """Type of ``value`` from the parameter's default (no check when the default says nothing).
+    ``non_negative``: a number whose default is >= 0 must be >= 0; ``counts``: an integer (or
+    integers in an array) whose default is >= 1 must be >= 1 (sizes: n_hidden, channels)."""
     if isinstance(default, bool):
         _check_value(source, key, value, "bool")
     elif isinstance(default, int):
-        _check_value(source, key, value, "int", 0 if non_negative and default >= 0 else None)
+        low = 1 if counts and default >= 1 else 0 if non_negative and default >= 0 else None
+        _check_value(source, key, value, "int", low)
     elif isinstance(default, float):
         _check_value(source, key, value, "num", 0 if non_negative and default >= 0 else None)
     elif isinstance(default, str):
         _check_value(source, key, value, "str")
     elif isinstance(default, (tuple, list)):
         _check_value(source, key, value, "list")
+        if default and all(type(d) is type(default[0]) for d in default):
+            for i, v in enumerate(value):
+                _check_by_default(source, f"{key}[{i}]", v, default[0], non_negative, counts)
 
 
 def _learner_params(rule: str) -> tuple[dict[str, Any], bool]:
@@ -180,7 +189,7 @@ def _check_learning(source: str, learn: dict[str, Any]) -> None:
     if optimizer not in _OPTIMIZERS:
         raise _fail(source, "learning.optimizer", f"unknown optimizer {optimizer!r}{_closest(optimizer, _OPTIMIZERS)}")
     rule_params, _ = _learner_params(rule)
-    opt_params, _ = _params(getattr(torch.optim, _OPTIMIZERS[optimizer]), skip=("params",))
+    opt_params, _ = _params(getattr(torch.optim, _OPTIMIZERS[optimizer]), skip=("params",) + _OPTIMIZER_SWITCHES)
     known = {**opt_params, **rule_params, **{k: None for k in _TRAIN_KEYS}}
     unknown = [k for k in learn if k not in known]
     if unknown:  # keys only the Lava backend reads (e.g. label_steps) are known too
@@ -248,6 +257,9 @@ def validate_recipe(recipe: dict[str, Any], source: str) -> None:
     params, var_kw = _params(entry.builder)
     if not var_kw:
         _check_keys(source, "model_config", config, params)
+    for key, value in config.items():
+        if key in params:
+            _check_by_default(source, f"model_config.{key}", value, params[key], counts=True)
     _check_task(source, recipe["task"], entry.task)
     _check_learning(source, recipe["learning"])
     if recipe.get("lava_fixed"):
@@ -564,9 +576,9 @@ def check_finite(model: torch.nn.Module, source: str, when: str, par: Any = None
 
 @contextlib.contextmanager
 def _rejected(source: str, table: str, who: str) -> Iterator[None]:
-    """Turn the ValueError/TypeError of a builder, task loader or learning rule refusing the
+    """Turn the ValueError/TypeError/RuntimeError of a builder, task loader or learning rule refusing the
     recipe's parameters into one :class:`ZooError` line naming the recipe and the table."""
     try:
         yield
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError) as exc:
         raise ZooError(f"{source}: [{table}] rejected by {who}: {' '.join(str(exc).split())}") from None
