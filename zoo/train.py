@@ -408,8 +408,8 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
             while cuts and cuts[0] <= seen:
                 cuts.pop(0)
             losses = par.sum_across(losses)
-            if not all(math.isfinite(v) for v in losses):  # stop early: the parameters may be NaN already
-                check_finite(model, source, f"at epoch {epoch + seen / len(order):.2f}", par)
+            # stop at the first evaluation with NaN/inf parameters (a spiking net's loss can stay finite)
+            check_finite(model, source, f"at epoch {epoch + seen / len(order):.2f}", par)
             metric = (par.evaluate_torch if par.active or par.device.type != "cpu" else evaluate_torch)(
                 model, task.name, task_cfg, **({"n": test_samples} if test_samples else {}))
             frac = epoch + seen / len(order)
