@@ -138,6 +138,6 @@ def test_full_kit_every_model_every_claimed_tool(name, tmp_path):
     out = tmp_path / name
     export_kit(name, out, samples=4, steps=None, lava=True)
     claimed = [t for t, c in TABLE[name]["cells"].items() if c["status"] == "pass" and t != "nir"]
-    for tool in ["zoo-torch", "lava-fixed", "emulator", *claimed]:
+    for tool in ["zoo-torch", "lava-float", "lava-fixed", "emulator", *claimed]:
         r = check_kit(out, tool)
         assert r["status"] == "pass", r
