@@ -38,6 +38,7 @@ from zoo.registry import ZooError
 DT = 1e-3
 CLEAN = (NIRError, ZooError)
 LAVA_TIMEOUT = 90.0
+LAVA_RUNS: list[int] = []  # one entry per real Lava run (reported with the counts)
 
 
 # ---------------------------------------------------------------- valid networks
@@ -278,6 +279,7 @@ def _torch_checked(g, x):
 
 def _lava_in_child(plan, x, timeout: float = LAVA_TIMEOUT):
     """run_lava in a forked child under a timeout: ('ok', (output, spikes)) | error | traceback | hang."""
+    LAVA_RUNS.append(1)
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
 
@@ -403,6 +405,7 @@ def _cli(g, x, d: Path, seed: int):
 
 
 def fuzz(trials: int, lava_every: int, cli_every: int, tmp: Path) -> dict:
+    LAVA_RUNS.clear()
     counts: dict[str, Counter] = {c: Counter() for c in CLASSES}
     failures = []
     for cls in CLASSES:
@@ -420,7 +423,8 @@ def _report(result: dict, path: Path, capsys) -> None:
     for v in result["counts"].values():
         total.update(v)
     result["totals"] = {"trials": sum(total.values()), "ok": total["ok"], "clean_errors": total["error"],
-                        "tracebacks": total["traceback"], "hangs": total["hang"], "silent_wrong": total["wrong"]}
+                        "tracebacks": total["traceback"], "hangs": total["hang"], "silent_wrong": total["wrong"],
+                        "real_lava_runs": len(LAVA_RUNS)}
     out = Path(os.environ.get("ZOO_FUZZ_REPORT", path))
     out.write_text(json.dumps(result, indent=2))
     with capsys.disabled():

@@ -94,3 +94,19 @@ def test_ctrl_c_during_lava_run(long_run, whole_group, settle):
     assert _alive_in_group(pid) == []
     assert _ours(pid) == []
     assert not out.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["run", "lif-digits", "--backend", "lava-fixed", "--samples", "300", "--workers", "1"],
+                                  ["eval", "lif-digits", "--samples", "300", "--workers", "1"]],
+                         ids=["zoo-run", "zoo-eval"])
+def test_ctrl_c_during_model_commands(argv):
+    """In-process Lava (--workers 1): sharded runs live in zoo.distributed's worker processes."""
+    rc, seconds, err, pid = _interrupt([sys.executable, "-m", "zoo.cli", *argv], whole_group=True, settle=1.0)
+    assert rc == 130, err
+    assert err.strip().splitlines()[-1] == "interrupted", err
+    assert "Traceback" not in err
+    assert seconds < 5
+    time.sleep(0.3)
+    assert _alive_in_group(pid) == []
+    assert _ours(pid) == []
