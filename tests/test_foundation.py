@@ -206,7 +206,8 @@ def test_diverged_training_fails_and_writes_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(zoo.learning, "make_learner", diverging)
     before = _shipped_pair(tmp_path / "out")
-    with pytest.raises(TrainingDiverged, match=r"training diverged: fc1\.weight has non-finite values at epoch 1\.00") as exc:
+    diverged = r"training diverged: fc1\.weight has non-finite values at epoch 1\.00"
+    with pytest.raises(TrainingDiverged, match=diverged) as exc:
         train(load_recipe(_tiny_recipe(tmp_path)), tmp_path / "out", progress=False)
     assert isinstance(exc.value, ZooError) and "recipe " in str(exc.value)
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
