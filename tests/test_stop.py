@@ -105,6 +105,50 @@ def test_stop_equals_cut_autograd(kind, variant):
 
 
 @pytest.mark.parametrize("kind", ["fc", "conv"])
+def test_leak_reduction_mean_is_sum_over_neuron_count(kind):
+    """leak_reduction="mean": the leak update is the exact (cut-autograd) gradient divided by the
+    layer's neuron count per sample (C*H*W for conv); every other update is unchanged."""
+    m = _net(kind)
+    x, y = _batch(kind)
+    ref = cut_autograd_gradients(m, x, y, "WTL")
+    g_sum, _ = stop_gradients(m, x, y, "WTL")  # the default
+    g_mean, _ = stop_gradients(m, x, y, "WTL", leak_reduction="mean")
+    counts = []
+    with torch.no_grad():
+        h = x[0]
+        for b in m.blocks:
+            h, _ = b(h)
+            counts.append(h[0].numel())
+    assert len(set(counts)) == len(counts) and min(counts) > 1  # distinct per layer: the division is per layer
+    for k in ref:
+        if k.endswith("lif.alpha"):
+            n = counts[int(k.split(".")[1])]
+            assert torch.allclose(g_sum[k], ref[k], rtol=1e-5, atol=0), k
+            assert torch.allclose(g_mean[k] * n, ref[k], rtol=1e-5, atol=0), k
+            assert not torch.allclose(g_mean[k], ref[k], rtol=1e-2, atol=0), k
+        else:
+            assert torch.equal(g_mean[k], g_sum[k]), k
+    with pytest.raises(ValueError):
+        stop_gradients(m, x, y, "WTL", leak_reduction="median")
+    with pytest.raises(ValueError):
+        STOP(m, get_task("digits"), leak_reduction="avg")
+
+
+def test_leak_reduction_is_a_recipe_key(tmp_path):
+    from zoo.registry import ZooError
+    from zoo.train import load_recipe
+
+    text = open("recipes/stop-digits-fc.toml").read()
+    good = tmp_path / "good.toml"
+    good.write_text(text.replace('rule = "stop"', 'rule = "stop"\nleak_reduction = "mean"'))
+    assert load_recipe(good)["learning"]["leak_reduction"] == "mean"
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('rule = "stop"', 'rule = "stop"\nleak_reduction = 1'))
+    with pytest.raises(ZooError):
+        load_recipe(bad)
+
+
+@pytest.mark.parametrize("kind", ["fc", "conv"])
 def test_stop_cosine_to_bptt(kind):
     """STOP-WTL is an approximation of BPTT: close in direction, not equal."""
     m = _net(kind)

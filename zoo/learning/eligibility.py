@@ -27,6 +27,13 @@ result equals autograd on ``model(x, detach_recurrent=True)`` (offline e-prop).
   products M_t = J^_L ... J^_{t+1}; cost B N S^2 per step) and one matmul over the chunk
   for the gradient (sum_t (a_t . b^_t) x~_t^T) and for the carried eligibility
   (e^_L = M_0 J^_0 e^_0 + sum_t (M_t b^_t) x~_t^T). Exactly equal to e-prop for any lambda.
+
+The backward recursions are linear with per-neuron S x S matrices, V_t = src_t + A_t V_{t+1}
+(A_t = J_{t+1}^T), i.e. the composition of affine maps (A_t, src_t). :func:`suffix_scan` evaluates
+them as an associative, work-efficient parallel-prefix scan: 2 ceil(log2 L) rounds, each one
+batched matmul over (part of) the chunk (work O(L), about twice the loop's arithmetic; depth
+O(log L) instead of O(L)). ``backward="loop"`` keeps the sequential recursion as the reference; both give the same
+numbers up to float rounding (tests/test_hypr_scan.py).
 """
 from __future__ import annotations
 
@@ -41,6 +48,50 @@ from zoo.tasks.seqlabel import masked_nll_grad
 
 
 # ----------------------------------------------------------------------------- generic systems
+BACKWARDS = ("scan", "loop")
+
+
+def _suffix_affine(A: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """V[n-1] = s[n-1], V[t] = s[t] + A[t] @ V[t+1], by a work-efficient associative scan over
+    the affine maps (A[t], s[t]) (composition (A, s) o (A', s') = (A A', s + A s')): neighbours
+    (2i, 2i+1) are combined in one batched matmul, the half-length problem is solved
+    recursively (it gives V at the even steps), and the odd steps are filled in with one more
+    batched matmul. Depth 2 ceil(log2 n) rounds, O(n) work (Blelloch / Ladner-Fischer).
+    A: (n-1, ..., S, S), s: (n, ..., S, C)."""
+    n = s.shape[0]
+    if n == 1:
+        return s
+    m, k = n // 2, (n - 1) // 2  # pairs; odd steps that are not the last step
+    sr = s[0::2].clone()  # ceil(n/2) reduced steps: pair (2i, 2i+1) -> s[2i] + A[2i] s[2i+1]
+    sr[:m] += A[0:2 * m:2] @ s[1:2 * m:2]
+    Ar = A[0:2 * k:2] @ A[1:2 * k:2]  # (ceil(n/2) - 1) reduced transitions A[2i] A[2i+1]
+    V = torch.empty_like(s)
+    V[0::2] = Vr = _suffix_affine(Ar, sr)
+    V[1:2 * k:2] = s[1:2 * k:2] + A[1:2 * k:2] @ Vr[1:k + 1]
+    if n % 2 == 0:
+        V[n - 1] = s[n - 1]
+    return V
+
+
+def suffix_scan(A: torch.Tensor, src: torch.Tensor, backward: str = "scan") -> torch.Tensor:
+    """Solve the backward linear recurrence V[L-1] = src[L-1], V[t] = src[t] + A[t] @ V[t+1].
+
+    A: (L-1, ..., S, S) (A[t] maps V[t+1] to step t), src: (L, ..., S, C); returns V like src.
+    ``backward="scan"``: associative parallel-prefix scan (:func:`_suffix_affine`),
+    2 ceil(log2 L) rounds of one batched matmul each, about twice the loop's arithmetic.
+    ``"loop"``: the sequential recursion (L - 1 small matmuls)."""
+    if backward not in BACKWARDS:
+        raise ValueError(f"backward must be one of {BACKWARDS}, got {backward!r}")
+    if backward == "scan":
+        return _suffix_affine(A, src)
+    L = src.shape[0]
+    V = torch.empty_like(src)
+    V[L - 1] = src[L - 1]
+    for t in range(L - 2, -1, -1):
+        V[t] = src[t] + A[t] @ V[t + 1]
+    return V
+
+
 def eprop_step(J, bx, x, c, delta, eps, epsp, gW, gP):
     """One online e-prop step for a block-diagonal system. Shapes: J (B,N,S,S), bx (B,N,S),
     x (B,I), c (B,N,S,P), delta (B,N,S), eps (B,N,I,S), epsp (B,N,P,S); gW (N,I), gP (N,P)
@@ -52,18 +103,18 @@ def eprop_step(J, bx, x, c, delta, eps, epsp, gW, gP):
     return eps, epsp
 
 
-def hypr_chunk(J, bx, x, c, delta, eps, epsp, gW, gP):
+def hypr_chunk(J, bx, x, c, delta, eps, epsp, gW, gP, backward: str = "scan"):
     """HYPR over one chunk (leading dim L = chunk length) of a block-diagonal system; same
-    shapes as :func:`eprop_step` with a leading L. Returns the carried (eps, epsp)."""
-    L = J.shape[0]
+    shapes as :func:`eprop_step` with a leading L. Returns the carried (eps, epsp).
+    ``backward``: ``"scan"`` (parallel prefix, :func:`suffix_scan`) or ``"loop"``."""
+    L, S = J.shape[0], J.shape[-1]
     Jt = J.transpose(-1, -2)
-    a = torch.empty_like(delta)
-    M = torch.empty_like(J)
-    a[L - 1] = delta[L - 1]
-    M[L - 1] = torch.eye(J.shape[-1], dtype=J.dtype).expand_as(J[0])
-    for t in range(L - 1, 0, -1):  # neuron-local backward scan
-        a[t - 1] = delta[t - 1] + (Jt[t] @ a[t][..., None])[..., 0]
-        M[t - 1] = M[t] @ J[t]
+    # neuron-local backward scan of [a | M^T]: a_t = delta_t + J_{t+1}^T a_{t+1}, M_t^T = J_{t+1}^T M_{t+1}^T
+    src = torch.zeros(delta.shape + (1 + S,), dtype=J.dtype)
+    src[..., 0] = delta
+    src[L - 1, ..., 1:] = torch.eye(S, dtype=J.dtype)
+    V = suffix_scan(Jt[1:], src, backward)
+    a, M = V[..., 0], V[..., 1:].transpose(-1, -2)
     a0J = (Jt[0] @ a[0][..., None])[..., 0]  # a_0^T J_0 (B,N,S)
     M0 = M[0] @ J[0]  # transition from the carried state to the chunk end
     gW += torch.einsum("bnr,bnir->ni", a0J, eps)
@@ -98,12 +149,13 @@ def hidden_eprop_step(J, b, c, psi, x, dF, kappa, st, gW, gP):
     st[:] = [eps, epsp, F, Fp]
 
 
-def hidden_hypr_chunk(J, b, c, psi, x, dF, kappa, st, gW, gP):
+def hidden_hypr_chunk(J, b, c, psi, x, dF, kappa, st, gW, gP, backward: str = "scan"):
     """HYPR over one chunk (leading dim L) of the hidden layer; exactly the sum of L
     :func:`hidden_eprop_step` calls. One backward neuron-local scan of
     V_t = Src_t + J_{t+1}^T V_{t+1} on V = [a | R | M^T] (S x (1+K+S) per neuron):
     a = adjoint of the loss, R^k = adjoint of the carried readout trace F^k, M^T = transition
-    to the chunk end; then one matmul over (L*B) for the gradient and the carried traces."""
+    to the chunk end (:func:`suffix_scan`, ``backward="scan"`` or ``"loop"``); then one matmul
+    over (L*B) for the gradient and the carried traces."""
     eps, epsp, F, Fp = st
     L, B, N, S = b.shape
     K = kappa.shape[0]
@@ -118,10 +170,7 @@ def hidden_hypr_chunk(J, b, c, psi, x, dF, kappa, st, gW, gP):
     src[..., 1:1 + K] = psi[..., None] * (powk * om)[:, None, None, None, :]
     src[L - 1, ..., 1 + K:] = torch.eye(S, dtype=J.dtype)
     Jt = J.transpose(-1, -2)
-    V = torch.empty_like(src)
-    V[L - 1] = src[L - 1]
-    for t in range(L - 1, 0, -1):
-        V[t - 1] = src[t - 1] + Jt[t] @ V[t]
+    V = suffix_scan(Jt[1:], src, backward)
     V0 = Jt[0] @ V[0]  # sensitivity of everything to the carried state eps_{-1}
     Q = (V * b[..., None]).sum(-2)  # (L,B,N,C) = V_t^T b_t
     big = torch.einsum("lbnc,lbi->bnic", Q, x)  # one matmul over the chunk
@@ -142,10 +191,14 @@ def hidden_hypr_chunk(J, b, c, psi, x, dF, kappa, st, gW, gP):
 class EpropGradient:
     """Computes the e-prop gradient of a RecurrentSNN on one batch, either step by step
     (``lam=None``: online e-prop) or chunkwise with sub-sequence length ``lam`` (HYPR), and
-    writes it into ``param.grad``. Returns the mean loss."""
+    writes it into ``param.grad``. Returns the mean loss. ``backward`` (HYPR only): the chunk's
+    backward recursions as a parallel-prefix scan (``"scan"``, default) or the sequential
+    reference loop (``"loop"``); :func:`suffix_scan`."""
 
-    def __init__(self, model, lam: int | None = None) -> None:
-        self.model, self.lam = model, lam
+    def __init__(self, model, lam: int | None = None, backward: str = "scan") -> None:
+        if backward not in BACKWARDS:
+            raise ValueError(f"backward must be one of {BACKWARDS}, got {backward!r}")
+        self.model, self.lam, self.backward = model, lam, backward
 
     @torch.no_grad()
     def _forward(self, xs, h, z, y, theta, kappa):
@@ -207,8 +260,8 @@ class EpropGradient:
                     hidden_eprop_step(J[0], b[0], c[0], psi[0], Xs[0], dF[0], kappa, st, gW, gP)
                     eo, eop = eprop_step(*(v[0] for v in ro), eo, eop, gWo, gPo)
                 else:
-                    hidden_hypr_chunk(J, b, c, psi, Xs, dF, kappa, st, gW, gP)
-                    eo, eop = hypr_chunk(*ro, eo, eop, gWo, gPo)
+                    hidden_hypr_chunk(J, b, c, psi, Xs, dF, kappa, st, gW, gP, self.backward)
+                    eo, eop = hypr_chunk(*ro, eo, eop, gWo, gPo, self.backward)
         _accumulate(m.w_in, gW[:, :nin])
         _accumulate(m.w_rec, gW[:, nin:])
         _accumulate(m.w_out, gWo[:, :N])

@@ -11,13 +11,20 @@ with ``r[t-1] = v[t-1] - theta*s[t-1]`` (state after reset) and ``phi(x) = exp(-
     delta^L[t] = dE[t]/ds^L[t] * phi(v^L[t] - theta^L)            (same step only)
     delta^l[t] = pre^T W^{l+1,T} delta^{l+1}[t] * phi(v^l[t] - theta^l)
     dW = sum_t delta[t] (x) w~[t]  (conv: the conv weight-gradient of the trace image)
-    db = sum_t delta[t] b~[t];  dtheta_j = sum_t delta_j[t] (th~_j[t] - 1);  dalpha = sum_t sum_j delta_j[t] al~_j[t]
+    db = sum_t delta[t] b~[t];  dtheta_j = sum_t delta_j[t] (th~_j[t] - 1)
+    dalpha = sum_t sum_j delta_j[t] al~_j[t]          leak_reduction = "sum" (default)
+    dalpha = sum_t mean_j delta_j[t] al~_j[t]         leak_reduction = "mean"
 
 (sums also run over the batch and, for conv layers, over height/width: per-channel
-threshold.) The per-step loss is ``E[t] = CE(y[t], target) / T`` (batch mean) with the
-stateless readout ``y[t]``, whose gradient is exact per step. Only the current step's
-tensors and the traces are kept, so memory does not grow with T. [3rd-party equations; the
-paper's per-neuron mean in dalpha is replaced by the sum, the exact gradient of the loss.]
+threshold; for ``"mean"`` the mean runs over the layer's neurons of one sample, C*H*W for conv
+layers, and the result is summed over the batch like every other update.) The per-step loss is
+``E[t] = CE(y[t], target) / T`` (batch mean) with the stateless readout ``y[t]``, whose
+gradient is exact per step. Only the current step's tensors and the traces are kept, so memory
+does not grow with T. [3rd-party equations. The third-party reading of the paper has the
+per-neuron mean in dalpha; we could not check the paper's own equation, so the default stays
+the sum, which is the exact gradient of the loss (the Lava STOP rule uses the sum too);
+``"mean"`` is that gradient divided by the layer's neuron count. Measured effect:
+benchmarks/stop/leak_reduction.py.]
 
 These are exactly the gradients of the same network, under autograd, with the temporal
 paths STOP ignores cut — reset spikes detached, and spikes of earlier steps detached where
@@ -40,6 +47,7 @@ from zoo.neurons.surrogate import exp_grad
 from zoo.tasks import Task
 
 VARIANTS = ("W", "WT", "WL", "WTL", "BPTT")
+LEAK_REDUCTIONS = ("sum", "mean")
 
 
 def per_step_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -62,6 +70,11 @@ def _reduce_to_neuron(t: torch.Tensor) -> torch.Tensor:
     return t.sum(dim=0) if t.ndim == 2 else t.sum(dim=(0, 2, 3))
 
 
+def check_leak_reduction(leak_reduction: str) -> None:
+    if leak_reduction not in LEAK_REDUCTIONS:
+        raise ValueError(f"leak_reduction must be one of {LEAK_REDUCTIONS}, got {leak_reduction!r}")
+
+
 def learned_parameters(model: nn.Module, variant: str) -> list[nn.Parameter]:
     """Parameters a variant trains: weights/biases always, thresholds with T, leaks with L."""
     if variant not in VARIANTS:
@@ -78,13 +91,15 @@ def learned_parameters(model: nn.Module, variant: str) -> list[nn.Parameter]:
 
 @torch.no_grad()
 def stop_gradients(model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                   variant: str = "WTL") -> tuple[dict[str, torch.Tensor], float]:
+                   variant: str = "WTL", leak_reduction: str = "sum") -> tuple[dict[str, torch.Tensor], float]:
     """STOP parameter updates (gradient estimates) of ``model`` on one batch.
 
     x: (T, B, ...) time-first input; targets: (B,). Returns ({param name: grad}, loss), where
     loss is the per-step loss (:func:`per_step_loss`) of the forward pass. Parameters not
-    trained by ``variant`` get no entry.
+    trained by ``variant`` get no entry. ``leak_reduction``: ``"sum"`` or ``"mean"`` over the
+    layer's neurons in the leak update (module docstring).
     """
+    check_leak_reduction(leak_reduction)
     learn_t = variant in ("WT", "WTL")
     learn_l = variant in ("WL", "WTL")
     blocks = list(model.blocks)
@@ -153,7 +168,8 @@ def stop_gradients(model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
             if learn_t:
                 acc(blk.lif.v_threshold, _reduce_to_neuron(delta * (thtr[i] - 1.0)))
             if learn_l:
-                acc(blk.lif.alpha, (delta * altr[i]).sum().reshape(1))
+                dal = (delta * altr[i]).sum().reshape(1)
+                acc(blk.lif.alpha, dal / delta[0].numel() if leak_reduction == "mean" else dal)
             with torch.enable_grad():
                 if i > 0:
                     gw, g = torch.autograd.grad(graphs[i], [blk.syn.weight, leaves[i]], delta)
@@ -213,14 +229,18 @@ class STOP:
 
     One optimizer step per mini-batch with the summed-over-time STOP updates. After each step
     the leak is clamped to ``[alpha_min, alpha_max]`` and thresholds to ``>= theta_min``.
+    ``leak_reduction``: ``"sum"`` (default, exact gradient) or ``"mean"`` (third-party reading of
+    the paper) over the layer's neurons in the leak update; no effect on the BPTT variant.
     """
 
     def __init__(self, model: nn.Module, task: Task, variant: str = "WTL", optimizer: str = "adam",
                  lr: float = 1e-3, grad_clip: float | None = None, alpha_min: float = 0.0,
                  alpha_max: float = 1.0, theta_min: float = 0.05, lr_schedule: str | None = None,
-                 total_steps: int | None = None, **opt_kw: Any) -> None:
+                 total_steps: int | None = None, leak_reduction: str = "sum", **opt_kw: Any) -> None:
         if variant not in VARIANTS:
             raise ValueError(f"STOP variant must be one of {VARIANTS}, got {variant!r}")
+        check_leak_reduction(leak_reduction)
+        self.leak_reduction = leak_reduction
         self.model, self.task, self.variant, self.grad_clip = model, task, variant, grad_clip
         self.alpha_min, self.alpha_max, self.theta_min = alpha_min, alpha_max, theta_min
         self.params = learned_parameters(model, variant)
@@ -243,7 +263,7 @@ class STOP:
             loss_t.backward()
             loss = float(loss_t.detach())
         else:
-            grads, loss = stop_gradients(self.model, x, targets, self.variant)
+            grads, loss = stop_gradients(self.model, x, targets, self.variant, self.leak_reduction)
             for name, p in self.model.named_parameters():
                 if name in grads:
                     p.grad = grads[name]
