@@ -118,6 +118,7 @@ def _recipe(tmp_path, old=None, new=None, text=None, name="r.toml"):
     ("dt = 1e-3", "dt = 1979-05-27", r"dt: datetime\.date\(1979, 5, 27\): dates and times"),
     ("lr = 2e-3", "lrr = 2e-3", r"learning\.lrr: unknown key; did you mean 'lr'\?"),
     ("seed = 0", "sead = 0", r"sead: unknown key; did you mean 'seed'\?"),
+    ("lr = 2e-3", '"l\\nr" = 2e-3', r"learning\.'l\\nr': unknown key"),  # a quoted key, shown on one line
     ("steps = 16\nencoding", "stepz = 16\nencoding", r"task\.stepz: unknown key; did you mean 'steps'\?"),
     ("n_hidden = 128", "n_hiden = 128", r"model_config\.n_hiden: unknown key; did you mean 'n_hidden'\?"),
     ("n_hidden = 128", "n_hidden = 0", r"model_config\.n_hidden: 0 must be >= 1"),

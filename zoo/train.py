@@ -70,6 +70,12 @@ def _fail(source: str, key: str, problem: str) -> ZooError:
     return ZooError(f"recipe {source}: {key}: {problem}")
 
 
+def _join(section: str, key: str) -> str:
+    """``section.key`` for messages; a quoted TOML key (any text: empty, newlines) is shown as repr."""
+    shown = key if re.fullmatch(r"[\w-]+", key) else repr(key)
+    return f"{section}.{shown}" if section else shown
+
+
 def _show(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -83,8 +89,7 @@ def _closest(key: str, known: Any) -> str:
 def _check_keys(source: str, section: str, table: dict[str, Any], known: Any) -> None:
     for key in table:
         if key not in known:
-            where = f"{section}.{key}" if section else key
-            raise _fail(source, where, f"unknown key{_closest(key, known)}")
+            raise _fail(source, _join(section, key), f"unknown key{_closest(key, known)}")
 
 
 def _check_value(source: str, key: str, value: Any, kind: str, low: float | None = None,
@@ -111,7 +116,7 @@ def _check_leaves(source: str, key: str, value: Any) -> None:
     """Every number is finite and no value is a TOML date/time (a recipe is JSON data)."""
     if isinstance(value, dict):
         for k, v in value.items():
-            _check_leaves(source, f"{key}.{k}" if key else k, v)
+            _check_leaves(source, _join(key, k), v)
     elif isinstance(value, list):
         for i, v in enumerate(value):
             _check_leaves(source, f"{key}[{i}]", v)
