@@ -113,6 +113,7 @@ def _recipe(tmp_path, old=None, new=None, text=None, name="r.toml"):
     ("epochs = 40", "epochs = 1.9", r"learning\.epochs: 1\.9 must be an integer"),
     ("epochs = 40", "epochs = true", r"learning\.epochs: True must be an integer"),
     ("batch_size = 64", "batch_size = 0", r"learning\.batch_size: 0 must be >= 1"),
+    ("epochs = 40", "epochs = 1_000_000_000_000", r"learning\.epochs: 1000000000000 must be <= 10000"),
     ("seed = 0", "seed = -1", r"seed: -1 must be >= 0"),
     ("seed = 0", "seed = 1.5", r"seed: 1\.5 must be an integer"),
     ("dt = 1e-3", "dt = 1979-05-27", r"dt: datetime\.date\(1979, 5, 27\): dates and times"),

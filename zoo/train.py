@@ -42,6 +42,7 @@ class TrainingDiverged(ZooError):
 
 
 MAX_RECIPE_BYTES = 1 << 20
+MAX_EPOCHS = 10_000  # every epoch's sample order is drawn before training (data_orders)
 # recipe name -> output file names: a plain name, never a path (no separators, no leading dot)
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 _TOP_KEYS = ("name", "model", "seed", "dt", "contract", "model_config", "task", "learning", "lava_fixed")
@@ -55,7 +56,7 @@ _OPTIMIZER_SWITCHES = ("foreach", "fused", "capturable", "differentiable")
 _TRAIN_KEYS = ("rule", "epochs", "batch_size", "train_samples")  # [learning] keys zoo train itself reads
 # [learning] ranges: key -> (kind, low, high, low inclusive); kinds: int, num, bool, str, list
 _LEARNING_SPECS: dict[str, tuple[str, float | None, float | None, bool]] = {
-    "epochs": ("int", 1, None, True), "batch_size": ("int", 1, None, True),
+    "epochs": ("int", 1, MAX_EPOCHS, True), "batch_size": ("int", 1, None, True),
     "train_samples": ("int", 1, None, True), "lr": ("num", 0, None, False), "optimizer": ("str", None, None, True),
     "rule": ("str", None, None, True), "K": ("int", 1, None, True), "update_every": ("int", 1, None, True),
     "lam": ("int", 1, None, True), "total_steps": ("int", 1, None, True), "lr_final_frac": ("num", 0, 1, True),
