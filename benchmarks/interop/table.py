@@ -162,6 +162,11 @@ extensions (`v_tap`, `sigma_delta`) are applied by the node that consumes them
 
 ## Commands
 
+The command-line wiring lives in `zoo/cli.py` (another engineer's file: until it is merged the
+same functions are `exporters.nir.targets.export_for_target(name, target, path)`,
+`zoo.conformance.cmd_conformance` / `add_conformance_parser`, `zoo.nir_interop.compare` /
+`add_interop_args` and `exporters.nir.frameworks.import_graph`).
+
     zoo export NAME --to nir --target snntorch|norse|nirtorch|nir -o FILE.nir   # exporters.nir.targets.export_for_target
     zoo conformance export NAME -o DIR     # or --all -o DIR: every shipped model into DIR/NAME
     zoo conformance check DIR --with zoo-torch|lava-float|lava-fixed|emulator|snntorch|norse|nirtorch|all
@@ -190,6 +195,27 @@ snnTorch's default Leaky imported with `reset_delay = false`).
   reset-loop rewrite.
 - Models whose data set is not present here are measured on seeded random spikes (column
   *input*).
+
+## What falls short (and why)
+
+- snnTorch and Norse run one shipped model (lif-digits). The others need what their pinned
+  importers cannot build: subtractive reset (STOP), integrators (`IF`: snnTorch makes
+  `Leaky(beta=0.9)`), `AvgPool2d` (Norse), `LI` readouts (both), recurrence (both), zoo
+  extensions (both). No adapter can fix this from the outside: neither `import_from_nir(graph)`
+  nor `norse.torch.from_nir(graph)` accepts a node map (both hard-code theirs), so the zoo's
+  extension modules reach them only through nirtorch.
+- snnTorch's importer builds its modules in float32 (`nir_to_torch`'s default dtype); the
+  runner converts them to float64 afterwards, so beta and the weights carry float32 rounding.
+  The measured cells still agree exactly; a model with spikes closer to threshold could differ.
+- `zoo_node_map(graph)` needs the graph (the issue asked for `zoo_node_map()`): a type-keyed map
+  never sees the extension subgraphs (see above). A plain zoo export can also hit nirtorch 2.6's
+  wiring bugs (node order after `nir.read`, Output fan-in); `--target nirtorch` writes the
+  graph nirtorch can wire.
+- The nirtorch cells measure nirtorch's wiring of the zoo's own step functions, not an
+  independent implementation; the independent checks of the extensions are the test vectors
+  in `docs/nir-extensions.md` and the Lava backends in the conformance kits.
+- Graded models (gamma-*) have no spiking population to compare: their cells compare outputs
+  only.
 """
 
 
