@@ -74,6 +74,8 @@ class Faulty(http.server.BaseHTTPRequestHandler):
             elif fault == "trickle-headers":  # the status line and headers themselves crawl
                 self.wfile.write(b"HTTP/1.1 200 OK\r\n")
                 self._trickle(b"X-Slow: " + b"a" * 5000 + b"\r\n\r\n")
+            elif fault == "trickle-status":  # even the status line crawls
+                self._trickle(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx", every=0.1)
             elif fault == "stall":  # headers, n bytes, then silence
                 self._head(len(GOOD))
                 self.wfile.write(GOOD[:n])
@@ -201,6 +203,7 @@ def trial(kind: str, home: Path, call: Callable[[], Path], match: str | None, bo
 CASES = [
     *[("trickle", f"trickle/{i}", {"deadline": 0.4, "timeout": 5}, "not complete within 0.4 s", 4) for i in range(2)],
     ("trickle-headers", "trickle-headers/0", {"deadline": 0.4, "timeout": 5}, "not complete within 0.4 s", 4),
+    ("trickle-headers", "trickle-status/0", {"deadline": 0.4, "timeout": 5}, "not complete within 0.4 s", 4),
     *[("stall", f"stall/{n}", {"timeout": 0.3}, "timed out", 4) for n in (0, 1, 70000)],
     *[("truncated", f"truncated/{n}", {}, f"closed after {n} of {len(GOOD)} bytes", 4) for n in (0, 1, 65536, 102399)],
     *[("oversized", f"oversized/{n}", {"max_bytes": 50000}, "more than the limit of 50000", 4)

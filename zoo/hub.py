@@ -401,7 +401,12 @@ def _download(
     with _SignalGuard(url), _Watchdog(seconds) as watch:
         tmp: Optional[Path] = None
         try:
-            src, total = _open_source(url, timeout, watch)
+            try:
+                src, total = _open_source(url, timeout, watch)
+            except HubError:
+                if watch.expired:  # the deadline cut the connection while the headers crawled in
+                    raise _deadline_error(url, watch) from None
+                raise
             with src:
                 if total is not None and total > limit:
                     raise HubError(f"{url}: server announces {total} bytes, more than the limit of {limit} "
