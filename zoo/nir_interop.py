@@ -121,6 +121,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     runs = {b: {"output": r["output"], "spikes": {k[len("spikes/"):]: v for k, v in r.items() if k.startswith("spikes/")},
                 "latency": r["latency"], "output_raw": r.get("output_raw")} for b, r in runs.items()}
     report: dict[str, Any] = {"file": args.file, "dt": dt, "import": applied,
+                              "latency": int(max(int(r["latency"]) for r in runs.values())),
                               "references": {"zoo_torch_executor": "exporters.nir.from_nir on this file, float64"}}
     if src_label:
         report["references"]["source"] = src_label
