@@ -3,13 +3,19 @@
 Variants (64 recurrent neurons, membrane readout, same init scale, same optimiser):
 plain LIF-RSNN (fixed homogeneous leak tau=5, fixed threshold, plain surrogate), +adaptation
 (learnable heterogeneous leak + adaptive threshold), +SPSG, STAR (both) -- all trained with
-TBPTT K=1 (state detached every step, Adam update every step) -- and STAR trained with full
+TBPTT K=1 with one step of lookback (``--lookback 1``, the default since issue 19: the loss of
+step t backpropagates through step t and step t-1, where the spike of step t-1 enters the
+recurrence, the reset and the adaptation trace, so SPSG changes the update; see
+zoo/learning/tbptt.py; Adam update every step; ``--lookback 0`` is the former reading, state
+detached every step) -- and STAR trained with full
 BPTT (TBPTT with K = T = 200, which equals BPTT exactly, see tests/test_star.py; minibatches
 of 4 windows so it gets a comparable number of updates). Seeds 0, 1, 2. Reports test MSE and
 NRMSE (mean ± std), the MSE ratio plain/STAR, per-epoch training-loss curves (PNG), and the
 ESN baseline (benchmarks/star/esn.py) on the same splits.
 
     python -m benchmarks.star.ablation [--epochs 40] [--seeds 0 1 2]
+    python -m benchmarks.star.ablation --systems lorenz --suffix _lorenz     # one system per process
+    python -m benchmarks.star.ablation --merge _mackey_glass _lorenz          # -> results/ablation.*
     python -m benchmarks.star.ablation --K 5 --no-bptt --systems mackey_glass   # K=5 check
       (writes results/ablation_K5.*; the "K=1" labels then mean K=5, see the JSON "K" field)
 """
@@ -26,10 +32,11 @@ VARIANTS = [("plain K=1", "plain", "k1"), ("+adaptation K=1", "adapt", "k1"), ("
             ("STAR K=1", "star", "k1"), ("STAR BPTT", "star", "bptt")]
 
 
-def configs(epochs: int, dim: int, variant: str, rule: str, K: int = 1):
+def configs(epochs: int, dim: int, variant: str, rule: str, K: int = 1, lookback: int = 1):
     model_kw = dict(n_inputs=dim, n_outputs=dim, n_hidden=64, variant=variant, input_scale=3.0)
     if rule == "k1":
-        learn = dict(rule="tbptt", K=K, update_every=1, lr=1e-3, lr_decay=0.05 ** (1 / (epochs * -(-200 // K))))
+        learn = dict(rule="tbptt", K=K, update_every=1, lr=1e-3, lr_decay=0.05 ** (1 / (epochs * -(-200 // K))),
+                     lookback=lookback)
         return model_kw, learn, 68
     n_updates = epochs * 17
     learn = dict(rule="tbptt", K=200, update_every=None, lr=3e-3, lr_decay=0.05 ** (1 / n_updates))
@@ -43,14 +50,32 @@ def main() -> None:
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS))
     ap.add_argument("--K", type=int, default=1, help="truncation of the non-BPTT rows")
     ap.add_argument("--no-bptt", action="store_true")
+    ap.add_argument("--lookback", type=int, default=1, help="TBPTT lookback of the non-BPTT rows (0 or 1)")
+    ap.add_argument("--suffix", default=None, help="output name suffix (default: '' for K=1, _K<K> otherwise)")
+    ap.add_argument("--merge", nargs="+", default=None,
+                    help="suffixes of per-system runs to merge into results/ablation.* (no training)")
     args = ap.parse_args()
-    suffix = "" if args.K == 1 else f"_K{args.K}"
-    results: dict = {"epochs": args.epochs, "seeds": args.seeds, "K": args.K, "suffix": suffix, "runs": {}}
+    if args.merge:
+        import json
+        parts = [json.loads((RESULTS / f"ablation{m}.json").read_text()) for m in args.merge]
+        merged = {k: v for k, v in parts[0].items() if k not in ("runs", "summary")}
+        merged.update(suffix="", systems=[s for p in parts for s in p.get("systems", [])],
+                      runs={k: v for p in parts for k, v in p["runs"].items()})
+        for p in parts[1:]:
+            if p["epochs"] != merged["epochs"] or p["seeds"] != merged["seeds"] or p.get("lookback") != merged.get("lookback"):
+                raise SystemExit("--merge: the parts differ in epochs, seeds or lookback")
+        report(merged)
+        for m in args.merge:
+            (RESULTS / f"ablation{m}.json").unlink()
+        return
+    suffix = args.suffix if args.suffix is not None else ("" if args.K == 1 else f"_K{args.K}")
+    results: dict = {"epochs": args.epochs, "seeds": args.seeds, "K": args.K, "lookback": args.lookback,
+                     "suffix": suffix, "systems": args.systems, "threads": 1, "runs": {}}
     for system in args.systems:
         for label, variant, rule in VARIANTS:
             if rule == "bptt" and args.no_bptt:
                 continue
-            model_kw, learn, bs = configs(args.epochs, SYSTEMS[system], variant, rule, args.K)
+            model_kw, learn, bs = configs(args.epochs, SYSTEMS[system], variant, rule, args.K, args.lookback)
             runs = []
             for seed in args.seeds:
                 r = run(system, model_kw, learn, args.epochs, bs, seed)
