@@ -296,8 +296,9 @@ def render(name: str) -> str:
     lines += claims_section(entry.paper)
     lines += ["", "## Limitations", "",
               "- Lava runs use the CPU simulator (`Loihi2SimCfg`), not Loihi hardware.",
-              "- Fixed point: 8-bit weights, 12-bit decays, 24-bit state (see `exporters/lava/quantize.py`); "
-              "the spike match above measures the effect.",
+              "- Fixed point: 8-bit weights and 24-bit state; decay and coefficient widths per neuron kind "
+              "(12-bit LIF decays as in Lava's LIF; wider coefficients for BRF, SE-adLIF and the gamma chain: "
+              "`exporters/lava/quantize.py` and the population modules); the spike match above measures the effect.",
               "- NeuroBench-style metrics are computed by this repository (`zoo/metrics.py`), not by the "
               "`neurobench` package; operations are counted on the fused Lava Dense stages.", "",
               "## Citation", "", "Cite the paper named above and this repository (Lava-NIR Zoo)."]
