@@ -1,7 +1,7 @@
 """Import NIR graphs written by other frameworks' exporters with explicit, correct semantics.
 
-The pinned releases export graphs whose meaning differs from what they simulate (DESIGN.md,
-"Known bugs"). These helpers return a corrected copy that carries ``metadata["dt"]`` and, for
+The pinned releases export graphs whose meaning differs from what they simulate
+(docs/agreement.md, "What the workarounds fix"). These helpers return a corrected copy that carries ``metadata["dt"]`` and, for
 spiking nodes, ``metadata["zoo.reset"]``; the step ``dt`` is always an explicit argument.
 
 snnTorch 1.0.0 (``snntorch.export_nir.export_to_nir``), discrete update per step t:
