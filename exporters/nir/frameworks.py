@@ -1,8 +1,10 @@
 """Import NIR graphs written by other frameworks' exporters with explicit, correct semantics.
 
 The pinned releases export graphs whose meaning differs from what they simulate
-(docs/agreement.md, "What the workarounds fix"). These helpers return a corrected copy that carries ``metadata["dt"]`` and, for
-spiking nodes, ``metadata["zoo.reset"]``; the step ``dt`` is always an explicit argument.
+(docs/agreement.md, "What the workarounds fix"). These helpers return a corrected copy that
+carries ``metadata["dt"]`` and, for spiking nodes, ``metadata["zoo.reset"]``; the step ``dt``
+is always an explicit argument. :func:`import_graph` decides which to apply, or refuses a raw
+file naming the flags that decide what NIR does not record.
 
 snnTorch 1.0.0 (``snntorch.export_nir.export_to_nir``), discrete update per step t:
     Leaky:    mem = beta*mem + I;            spk = mem > thr
