@@ -124,7 +124,8 @@ def test_cli_parser_and_command(tmp_path, capsys):
     args.fn(args)
     args = p.parse_args(["conformance", "check", str(tmp_path / "k"), "--with", "zoo-torch"])
     cmd_conformance(args)
-    assert capsys.readouterr().out.splitlines()[-1].startswith("PASS    lif-digits with zoo-torch (against reference.nir")
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("PASS    lif-digits with zoo-torch (against reference.nir")
     args = p.parse_args(["conformance", "check", str(tmp_path / "k"), "--with", "snntorch"])
     cmd_conformance(args)
     with pytest.raises(SystemExit):

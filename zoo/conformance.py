@@ -238,7 +238,8 @@ def check_kit(folder: str | Path, tool: str) -> dict[str, Any]:
         else:
             x_fixed, k, _ = quantize_inputs(x)
             if k != m["input_frac_bits"]:
-                raise ZooError(f"{folder}: inputs quantise with {k} fractional bits, manifest says {m['input_frac_bits']}")
+                raise ZooError(f"{folder}: inputs quantise with {k} fractional bits, "
+                               f"manifest says {m['input_frac_bits']}")
             plan = build_plan(graph, "fixed", input_frac_bits=k, calibrate=kit["calibration"])
             got = _run(emulate if tool == "emulator" else run_lava, plan, x_fixed)
     elif tool == "zoo-torch":

@@ -58,7 +58,8 @@ def load(args: argparse.Namespace):
     graph = read(args.file)
     source = getattr(args, "source", None)
     reset = getattr(args, "reset", None)
-    graph, applied = import_graph(graph, source, dt=args.dt, reset=reset, reset_delay=getattr(args, "reset_delay", None))
+    graph, applied = import_graph(graph, source, dt=args.dt, reset=reset,
+                                  reset_delay=getattr(args, "reset_delay", None))
     return graph, graph_dt(graph, args.dt), applied
 
 
@@ -88,7 +89,8 @@ def source_outputs(args: argparse.Namespace, x: np.ndarray) -> tuple[dict[str, A
             if "output" not in z:
                 raise ZooError(f"source output {path} has no 'output' array")
             return ({"output": z["output"].astype(np.float64),
-                     "spikes": {k[len("spikes/"):]: z[k].astype(np.float64) for k in z.files if k.startswith("spikes/")}},
+                     "spikes": {k[len("spikes/"):]: z[k].astype(np.float64)
+                                for k in z.files if k.startswith("spikes/")}},
                     f"source output {path.name}")
     return None, None
 
@@ -118,7 +120,8 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     if "torch" not in backends:
         backends = ("torch",) + backends
     runs = {b: run_backend(graph, dt, x, b) for b in backends}
-    runs = {b: {"output": r["output"], "spikes": {k[len("spikes/"):]: v for k, v in r.items() if k.startswith("spikes/")},
+    runs = {b: {"output": r["output"],
+                "spikes": {k[len("spikes/"):]: v for k, v in r.items() if k.startswith("spikes/")},
                 "latency": r["latency"], "output_raw": r.get("output_raw")} for b, r in runs.items()}
     report: dict[str, Any] = {"file": args.file, "dt": dt, "import": applied,
                               "latency": int(max(int(r["latency"]) for r in runs.values())),

@@ -245,7 +245,8 @@ def for_norse(graph: nir.NIRGraph) -> nir.NIRGraph:
             g.nodes[name] = nir.IF(r=np.full(n, 1.0 / NORSE_DT), v_threshold=thr, v_reset=np.zeros(n),
                                    metadata={"zoo.reset": "zero"})
     g.metadata = {**_meta(g), "dt": NORSE_DT, "zoo.target": "norse",
-                  "zoo.target_note": f"time constants scaled by 1e-3/{dt} for Norse's default dt; r folded into weights"}
+                  "zoo.target_note": f"time constants scaled by 1e-3/{dt} for Norse's default dt; "
+                                     "r folded into weights"}
     return g
 
 
