@@ -210,7 +210,7 @@ def test_diverged_training_fails_and_writes_nothing(tmp_path, monkeypatch):
     before = _shipped_pair(tmp_path / "out")
     diverged = r"training diverged: fc1\.weight has non-finite values at epoch 1\.00"
     with pytest.raises(TrainingDiverged, match=diverged) as exc:
-        train(load_recipe(_tiny_recipe(tmp_path)), tmp_path / "out", progress=False)
+        train(load_recipe(_tiny_recipe(tmp_path)), tmp_path / "out", progress=False, test_samples=10)
     assert isinstance(exc.value, ZooError) and "recipe " in str(exc.value)
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
 
@@ -233,7 +233,7 @@ def test_failed_write_keeps_previous_pair(tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(safetensors.torch, "save_file", disk_full)
         with pytest.raises(ZooError, match="No space left on device"):
-            train(recipe, out, progress=False)
+            train(recipe, out, progress=False, test_samples=10)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
     real_replace = os.replace
@@ -246,10 +246,10 @@ def test_failed_write_keeps_previous_pair(tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(os, "replace", json_rename_fails)
         with pytest.raises(ZooError, match="Input/output error"):
-            train(recipe, out, progress=False)
+            train(recipe, out, progress=False, test_samples=10)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
-    meta = train(recipe, out, progress=False)  # and a good run replaces the pair, consistently
+    meta = train(recipe, out, progress=False, test_samples=10)  # and a good run replaces the pair, consistently
     assert sorted(p.name for p in out.iterdir()) == sorted(before)
     assert zoo.get_model(str(out / "lif-digits.json")) is not None
     assert meta["sha256"] != json.loads(before["lif-digits.json"])["sha256"]
