@@ -31,11 +31,22 @@ def _inputs(name: str, samples: int = 2, steps: int = 12) -> np.ndarray:
 
 
 def test_table_lists_every_shipped_model_and_claims_something():
+    """Every shipped model has a row (regenerate: python -m benchmarks.interop.table); a row the
+    table could not measure ("unavailable") is only accepted while the model still cannot be
+    exported here, and every measured model works with at least one tool."""
     from benchmarks.interop.table import shipped_models
+    from zoo.evaluate import export_graph
 
-    assert sorted(TABLE) == sorted(shipped_models())
-    assert len(WORKS) >= len(TABLE)  # at least one tool per model
-    assert all(c["status"] in ("pass", "refused") for _, _, c in CELLS), "a cell of the table fails"
+    missing = sorted(set(shipped_models()) - set(TABLE))
+    assert not missing, f"models without a row in docs/interop.md: {missing}"
+    for name, row in TABLE.items():
+        if row.get("unavailable"):
+            with pytest.raises(Exception):
+                export_graph(name)
+                _inputs(name)
+        else:
+            assert any(c["status"] == "pass" for c in row["cells"].values()), name
+    assert all(c["status"] in ("pass", "refused", "unavailable") for _, _, c in CELLS), "a cell of the table fails"
 
 
 @pytest.mark.parametrize("name,target", WORKS)

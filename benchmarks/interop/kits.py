@@ -37,6 +37,10 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in (args.models.split(",") if args.models else shipped_models()):
+        if claims.get(name, {}).get("unavailable"):
+            rows.append({"model": name, "tool": "-", "status": "error", "error": claims[name]["unavailable"]})
+            print(f"{name}: unavailable here: {claims[name]['unavailable']}")
+            continue
         t0 = time.time()
         m = export_kit(name, out / name, samples=args.samples, steps=args.steps, lava=not args.no_lava)
         print(f"{name}: kit in {time.time() - t0:.1f}s ({m['samples']} x {m['steps']} steps, "

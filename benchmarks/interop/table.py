@@ -64,8 +64,15 @@ def measure_all(models: list[str], samples: int, steps: int | None) -> dict:
 
     rows = {}
     for name in models:
-        graph = export_graph(name)
-        x, source = kit_inputs(name, samples, steps)
+        try:
+            graph = export_graph(name)
+            x, source = kit_inputs(name, samples, steps)
+        except Exception as exc:  # e.g. a weights record without input_shape and its data set absent
+            reason = f"{type(exc).__name__}: {exc}"
+            rows[name] = {"input": "-", "samples": 0, "steps": 0, "unavailable": reason,
+                          "cells": {t: {"status": "unavailable", "reason": reason} for t, _ in COLUMNS}}
+            print(name, "unavailable:", reason, flush=True)
+            continue
         rows[name] = {"input": source.split(" (")[0] if source.startswith("test") else "random spikes",
                       "samples": int(x.shape[0]), "steps": int(x.shape[1]),
                       "cells": {t: cell(name, t, x, graph) for t, _ in COLUMNS}}
@@ -74,6 +81,8 @@ def measure_all(models: list[str], samples: int, steps: int | None) -> dict:
 
 
 def _fmt(c: dict) -> str:
+    if c["status"] == "unavailable":
+        return "not measured here: " + c["reason"]
     if c["status"] == "refused":
         return "refused: " + c["reason"].split(": ", 1)[1]
     if c["status"] == "pass":
