@@ -58,6 +58,13 @@ def cell(name: str, target: str, x: np.ndarray, graph) -> dict:
             **{k: v for k, v in res.items()}}
 
 
+def _no_local_paths(text: str) -> str:
+    """Messages name this machine's data cache / home: the docs name neither (no path outside the repo)."""
+    from zoo.datasets import data_dir
+
+    return text.replace(str(data_dir()), "$ZOO_DATA_DIR").replace(str(Path.home()), "~")
+
+
 def measure_all(models: list[str], samples: int, steps: int | None) -> dict:
     from zoo.conformance import kit_inputs
     from zoo.evaluate import export_graph
@@ -68,7 +75,7 @@ def measure_all(models: list[str], samples: int, steps: int | None) -> dict:
             graph = export_graph(name)
             x, source = kit_inputs(name, samples, steps)
         except Exception as exc:  # e.g. a weights record without input_shape and its data set absent
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = _no_local_paths(f"{type(exc).__name__}: {exc}")
             rows[name] = {"input": "-", "samples": 0, "steps": 0, "unavailable": reason,
                           "cells": {t: {"status": "unavailable", "reason": reason} for t, _ in COLUMNS}}
             print(name, "unavailable:", reason, flush=True)
