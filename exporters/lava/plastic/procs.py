@@ -17,6 +17,15 @@ all layers. Each layer's parameter arrays are mirrored in Lava Vars of the same 
 
 Process classes are declared per layer kind (their Vars differ) with :func:`declare`; the
 float (``floating_pt``) and fixed (``fixed_pt``) models differ only in port/Var types.
+
+Threads: Lava starts every process model in a child made by ``fork`` (it sets that start method
+at import). A forked child inherits the parent's OpenMP (libgomp) thread-pool bookkeeping but not
+its threads, so once the parent has run a parallel torch op (``zoo train`` sets ``ZOO_THREADS``,
+default 2, intra-op threads), the child's first torch op large enough to run in parallel (STAR's
+SGD step on its 128 x 512 input weights; e-prop's float layers hung too) waits forever for
+threads that do not exist. Each model therefore calls :func:`torch_threads_for_worker` first
+thing in its constructor (which runs in the child, before any torch call there): one intra-op
+thread, as torch's own DataLoader workers do.
 """
 from __future__ import annotations
 
@@ -54,12 +63,23 @@ class PlasticProcess(AbstractProcess):
             setattr(self, k, Var(shape=arr.shape, init=arr))
 
 
+def torch_threads_for_worker() -> None:
+    """Run torch single-threaded in this (forked Lava worker) process: no OpenMP parallel region
+    is entered, so the pool the parent may have used before the fork is never waited on. Call it
+    before the worker's first torch op (``tests/test_lava_threads.py``)."""
+    import torch
+
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+
+
 class PlasticModel(PyLoihiProcessModel):
     """``run_spk``: forward up, error down, same step (see module docstring)."""
 
     dtype: ty.Any = np.float64
 
     def __init__(self, proc_params) -> None:
+        torch_threads_for_worker()  # runs in the forked worker, before any torch call (module docstring)
         super().__init__(proc_params)
         self.layer: OnlineLayer = proc_params["layer"]
         self.window = int(proc_params["window"])
