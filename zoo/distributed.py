@@ -181,22 +181,33 @@ class Context:
         """Task metric with samples sharded over the ranks and outputs gathered in sample order."""
         from zoo.tasks import get_task
 
+        from zoo.tasks import collate
+
         task = get_task(task_name)
-        inputs, targets = task.load(split, n=n, **task_params)
-        mine = torch.tensor_split(torch.arange(len(inputs)), self.world_size)[self.rank] if self.active \
-            else torch.arange(len(inputs))
+        if task.dataset is not None:  # stream from disk: each rank reads only its samples
+            data = task.dataset(split, **task_params)
+            total = len(data) if n is None else min(int(n), len(data))
+        else:
+            inputs, targets = task.load(split, n=n, **task_params)
+            total = len(inputs)
+        mine = torch.tensor_split(torch.arange(total), self.world_size)[self.rank] if self.active \
+            else torch.arange(total)
+        batches = (torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collate,
+                                               sampler=mine.tolist()) if task.dataset is not None else
+                   ((inputs[mine[i:i + batch_size]], targets[mine[i:i + batch_size]])
+                    for i in range(0, len(mine), batch_size)))
         model.eval()
-        outs = []
+        outs, tgts = [], []
         with torch.no_grad():
-            for i in range(0, len(mine), batch_size):
-                xb = inputs[mine[i:i + batch_size]].to(self.device)
-                outs.append(model(xb.transpose(0, 1)).transpose(0, 1).cpu())
-        local = torch.cat(outs) if outs else torch.empty(0)
+            for xb, yb in batches:
+                outs.append(model(xb.to(self.device).transpose(0, 1)).transpose(0, 1).cpu())
+                tgts.append(yb)
+        local = (torch.cat(outs), torch.cat(tgts)) if outs else (torch.empty(0), torch.empty(0))
         if self.active:
             parts: list[Any] = [None] * self.world_size
             dist.all_gather_object(parts, local)
-            local = torch.cat([p for p in parts if p.numel()])
-        return task.metric(local, targets)
+            local = (torch.cat([p[0] for p in parts if p[0].numel()]), torch.cat([p[1] for p in parts if p[1].numel()]))
+        return task.metric(*local)
 
     def barrier(self) -> None:
         if self.active:
