@@ -123,11 +123,21 @@ def test_good_download_then_cache_hit(server: Server, home: Path) -> None:
     assert server.hits["/good.bin"] == 1  # served from the cache, no new request
 
 
-def test_progress_line(server: Server, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    fetch(f"{server.base}/good.bin", GOOD_SHA, "w.bin", progress=True)
+def test_progress_bar(server: Server, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A bar on a terminal (forced on here); nothing when stderr is not a terminal."""
+    from zoo import progress
+
+    progress.set_enabled(True)
+    try:
+        fetch(f"{server.base}/good.bin", GOOD_SHA, "w.bin", progress=True)
+    finally:
+        progress.set_enabled(None)
     err = capsys.readouterr().err
-    assert f"w.bin: {len(GOOD)} / {len(GOOD)} bytes" in err
+    assert "w.bin" in err and "/63.5k" in err  # the bar (cleared when done: leave=False)
     assert (home / "w.bin").read_bytes() == GOOD
+    (home / "w.bin").unlink()
+    fetch(f"{server.base}/good.bin", GOOD_SHA, "w.bin", progress=True)  # capsys: not a terminal
+    assert capsys.readouterr().err == ""
 
 
 def test_corrupted_download(server: Server, home: Path) -> None:

@@ -321,26 +321,33 @@ def _stream(
     """Copy ``src`` to ``dst`` in chunks, updating ``hasher``; return bytes copied. More than
     ``limit`` bytes, or the ``watch`` deadline passing, raises :class:`HubError`."""
     done = 0
-    while True:
-        if watch is not None and watch.expired:
-            raise _deadline_error(url or label, watch, done)
-        chunk = src.read(_CHUNK)
-        if not chunk:
-            break
-        if limit is not None and done + len(chunk) > limit:
-            raise HubError(f"{url or label}: more than {limit} bytes, refusing the rest "
-                           "(size limit: max_bytes= or ZOO_MAX_DOWNLOAD_BYTES)")
-        dst.write(chunk)
-        hasher.update(chunk)
-        done += len(chunk)
-        if progress:
-            of = f" / {total}" if total is not None else ""
-            sys.stderr.write(f"\r{label}: {done}{of} bytes")
-            sys.stderr.flush()
-    if progress:
-        sys.stderr.write("\n")
-        sys.stderr.flush()
+    bar = _progress_bar(total, label) if progress else None
+    try:
+        while True:
+            if watch is not None and watch.expired:
+                raise _deadline_error(url or label, watch, done)
+            chunk = src.read(_CHUNK)
+            if not chunk:
+                break
+            if limit is not None and done + len(chunk) > limit:
+                raise HubError(f"{url or label}: more than {limit} bytes, refusing the rest "
+                               "(size limit: max_bytes= or ZOO_MAX_DOWNLOAD_BYTES)")
+            dst.write(chunk)
+            hasher.update(chunk)
+            done += len(chunk)
+            if bar is not None:
+                bar.update(len(chunk))
+    finally:
+        if bar is not None:
+            bar.close()
     return done
+
+
+def _progress_bar(total: Optional[int], label: str):
+    """A byte progress bar on a terminal (:mod:`zoo.progress`; silent otherwise)."""
+    from zoo.progress import bar
+
+    return bar(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024)
 
 
 def _deadline_error(url: str, watch: _Watchdog, done: Optional[int] = None) -> HubError:

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from zoo.progress import bar as progress_bar
 from zoo.recipe import load_recipe, rejected, validate_recipe  # noqa: F401  (re-exported: zoo.train.load_recipe)
 from zoo.registry import ZooError, get_entry
 from zoo.tasks import collate, get_task
@@ -140,12 +141,16 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     eval_points = [int(c) for c in np.linspace(0, n_train, evals_per_epoch + 1)[1:]]
     for epoch, order in enumerate(orders):
         losses, cuts = [], list(eval_points)
+        bar = progress_bar(total=len(order), desc=f"epoch {epoch + 1}/{epochs}", unit="sample") if progress else None
         for i in range(0, len(order), batch_size):
             idx = par.shard(order[i:i + batch_size], targets)
             x_b, y_b = (inputs[idx], targets[idx]) if data is None else collate([data[int(j)] for j in idx])
             x_b, y_b = par.to_device((x_b.to(dtype), y_b))
             losses.append(par.weighted(learner.step((x_b, y_b))["loss"]))
             seen = min(i + batch_size, len(order))
+            if bar is not None:
+                bar.update(len(idx))
+                bar.set_postfix(loss=f"{float(losses[-1]):.4f}")
             if not (cuts and seen >= cuts[0]):
                 continue
             while cuts and cuts[0] <= seen:
@@ -163,6 +168,8 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
             if progress:
                 log(f"epoch {frac:.2f}/{epochs}  loss {history[-1]['loss']:.4f}  test {task.metric_name} "
                     f"{metric:.4f}  ({time.time() - t0:.0f}s)")
+        if bar is not None:
+            bar.close()
     check_finite(model, source, "after training", par)
     if not par.is_main:
         par.close()
