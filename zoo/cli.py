@@ -99,6 +99,11 @@ def cmd_export(args: argparse.Namespace) -> None:
     if args.to != "nir":
         raise ZooError(f"unknown export format {args.to!r} (supported: nir)")
     out = Path(args.output or f"{args.name}.nir")
+    if args.target:
+        from exporters.nir.targets import export_for_target
+
+        print(export_for_target(args.name, args.target, out))
+        return
     write(out, export_graph(args.name))
     print(out)
 
@@ -258,6 +263,9 @@ def make_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("export", help="export a model to NIR")
     s.add_argument("name")
     s.add_argument("--to", default="nir")
+    s.add_argument("--target", choices=["nir", "snntorch", "norse", "nirtorch"],
+                   help="write a graph that this framework's own importer runs with the zoo's spikes (working "
+                        "around its known behaviour), or refuse with the reason (docs/interop.md)")
     s.add_argument("-o", "--output")
     s.set_defaults(fn=cmd_export)
     for cmd, fn, hlp in (("eval", cmd_eval, "all backends side by side"), ("run", cmd_run, "one backend")):
@@ -329,6 +337,9 @@ def make_parser() -> argparse.ArgumentParser:
             n.add_argument("-o", "--output", required=True, help="output .npz")
         n.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_nir)
+    from zoo.conformance import add_conformance_parser
+
+    add_conformance_parser(sub)
     return p
 
 
