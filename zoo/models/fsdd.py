@@ -1,7 +1,8 @@
 """Models on the Free Spoken Digit Dataset (tasks ``fsdd`` / ``fsdd-seq``, :mod:`zoo.tasks.fsdd`).
 
-Builders of the existing models with the FSDD input width; no new dynamics. The defaults are the
-shipped configuration (``recipes/NAME.toml``), so ``builder()`` matches the shipped weights.
+Builders of the existing models with the FSDD input width; no new dynamics. The default sizes are
+the shipped ones (``recipes/NAME.toml``), so ``builder()`` takes the shipped weights; the recipes'
+other ``model_config`` values only set the initialisation.
 
 * ``lif-fsdd`` [ours]: the ``lif-digits`` network (:class:`zoo.models.lif_digits.LIFDigits`,
   snnTorch ``Leaky``) with 96 inputs, trained by BPTT on the time-summed output spike counts
@@ -10,7 +11,8 @@ shipped configuration (``recipes/NAME.toml``), so ``builder()`` matches the ship
   with an LI readout, trained by HYPR on the digit as target at every step (task ``fsdd-seq``).
 
 The front end (96 channels = 32 mel bands x 3 thermometer levels, 80 steps of 10 ms) and all
-hyper-parameters are our choice, picked on the validation split (recording index 5-9).
+hyper-parameters are our choice: first guesses checked on the validation split (recording index
+5-9), never on test (``benchmarks/fsdd/README.md``).
 """
 from __future__ import annotations
 
