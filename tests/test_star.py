@@ -379,3 +379,33 @@ def test_readout_ridge_is_least_squares_of_final_features():
         make_learner("tbptt", _tiny_li(True), get_task("mackey_glass"), readout_ridge=1e-3)
     with pytest.raises(ValueError, match="lookback"):
         make_learner("tbptt", _tiny("star"), get_task("mackey_glass"), lookback=2)
+
+
+def test_readout_ridge_on_fixed_point_states_is_least_squares_of_emulated_membrane():
+    """readout_states = "lava-fixed": the readout solves the ridge problem on the membrane states
+    of the NIR export in Loihi fixed point (bit-exact emulator), i.e. the normal equations hold
+    for the emulator's own states and the output the emulator computes from them."""
+    import numpy as np
+
+    from exporters.lava import build_plan, emulate
+    from exporters.lava.quantize import quantize_inputs
+    from exporters.nir import to_nir
+    torch.manual_seed(0)
+    m = STARRSNN(n_inputs=2, n_hidden=6, n_outputs=2, variant="star", input_scale=3.0, rec_scale=1.5)
+    x, y = _batch(T=30, B=4)
+    learner = make_learner("tbptt", m, get_task("mackey_glass"), K=1, lr=1e-2, lookback=1, readout_ridge=1e-3,
+                           readout_washout=5, readout_states="lava-fixed")
+    learner.step((x, y))
+    xq, fb, _ = quantize_inputs(x.numpy().astype(np.float64))
+    plan = build_plan(to_nir(m.eval(), dt=1.0, metadata={"reset": "subtract"}, input_shape=(2,)), "fixed",
+                      input_frac_bits=fb, calibrate=np.round(x.numpy().astype(np.float64) * 2 ** fb) / 2 ** fb)
+    run = emulate(plan, xq)
+    out = torch.from_numpy(run.output)[:, 5:].reshape(-1, 2)
+    v = torch.from_numpy(run.voltages["cell"] * plan.msg_unit.get("cell", 1.0 / (64.0 * plan.scale["cell"])))
+    v = v[:, 5:].reshape(-1, 6)
+    t_ = y[:, 5:].reshape(-1, 2).double()
+    resid = out - t_
+    # normal equations of the ridge problem: F^T r + lam N W = 0 (weights), sum r = 0 (unpenalised bias)
+    g = v.T @ resid + 1e-3 * len(v) * m.readout.weight.double().T
+    assert float(g.abs().max()) < 1e-3 * float((v.T @ t_).abs().max())
+    assert float(resid.sum(0).abs().max()) < 1e-3 * len(v)

@@ -15,6 +15,7 @@ ESN baseline (benchmarks/star/esn.py) on the same splits.
 
     python -m benchmarks.star.ablation [--epochs 40] [--seeds 0 1 2]
     python -m benchmarks.star.ablation --systems lorenz --suffix _lorenz     # one system per process
+    python -m benchmarks.star.ablation --systems lorenz --variants "STAR K=1" --suffix _lz_star  # one row
     python -m benchmarks.star.ablation --merge _mackey_glass _lorenz          # -> results/ablation.*
     python -m benchmarks.star.ablation --K 5 --no-bptt --systems mackey_glass   # K=5 check
       (writes results/ablation_K5.*; the "K=1" labels then mean K=5, see the JSON "K" field)
@@ -50,6 +51,8 @@ def main() -> None:
     ap.add_argument("--systems", nargs="+", default=list(SYSTEMS))
     ap.add_argument("--K", type=int, default=1, help="truncation of the non-BPTT rows")
     ap.add_argument("--no-bptt", action="store_true")
+    ap.add_argument("--variants", nargs="+", default=None,
+                    help="only these rows (labels as in the table, e.g. 'STAR K=1'); one process per row, then --merge")
     ap.add_argument("--lookback", type=int, default=1, help="TBPTT lookback of the non-BPTT rows (0 or 1)")
     ap.add_argument("--suffix", default=None, help="output name suffix (default: '' for K=1, _K<K> otherwise)")
     ap.add_argument("--merge", nargs="+", default=None,
@@ -59,21 +62,22 @@ def main() -> None:
         import json
         parts = [json.loads((RESULTS / f"ablation{m}.json").read_text()) for m in args.merge]
         merged = {k: v for k, v in parts[0].items() if k not in ("runs", "summary")}
-        merged.update(suffix="", systems=[s for p in parts for s in p.get("systems", [])],
+        merged.update(suffix="", systems=sorted({s for p in parts for s in p.get("systems", [])}, key=list(SYSTEMS).index),
                       runs={k: v for p in parts for k, v in p["runs"].items()})
         for p in parts[1:]:
             if p["epochs"] != merged["epochs"] or p["seeds"] != merged["seeds"] or p.get("lookback") != merged.get("lookback"):
                 raise SystemExit("--merge: the parts differ in epochs, seeds or lookback")
         report(merged)
         for m in args.merge:
-            (RESULTS / f"ablation{m}.json").unlink()
+            for f in (f"ablation{m}.json", f"ablation{m}.md", f"ablation{m}_loss_curves.png"):
+                (RESULTS / f).unlink(missing_ok=True)
         return
     suffix = args.suffix if args.suffix is not None else ("" if args.K == 1 else f"_K{args.K}")
     results: dict = {"epochs": args.epochs, "seeds": args.seeds, "K": args.K, "lookback": args.lookback,
                      "suffix": suffix, "systems": args.systems, "threads": 1, "runs": {}}
     for system in args.systems:
         for label, variant, rule in VARIANTS:
-            if rule == "bptt" and args.no_bptt:
+            if (rule == "bptt" and args.no_bptt) or (args.variants and label not in args.variants):
                 continue
             model_kw, learn, bs = configs(args.epochs, SYSTEMS[system], variant, rule, args.K, args.lookback)
             runs = []
@@ -85,7 +89,8 @@ def main() -> None:
             results["runs"][f"{system}/{label}"] = {"model": model_kw, "learning": learn, "batch_size": bs,
                                                     "runs": runs}
             save_json(f"ablation{suffix}.json", results)
-    report(results)
+    if not args.variants:  # one row of a split run: --merge reports
+        report(results)
 
 
 def report(results: dict) -> None:

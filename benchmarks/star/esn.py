@@ -10,7 +10,10 @@ input_scale]. Same windows, splits, zero initial state and 20-step washout as th
 the washout. Hyper-parameters were fixed a priori (not tuned on test): N = 64 (same as STAR) and
 N = 500, rho = 0.9, leak = 1.0 (MG) / 1.0 (Lorenz), input_scale = 0.5, ridge = 1e-6.
 
-``python -m benchmarks.star.esn`` prints test NRMSE/MSE mean +- std over 3 reservoir seeds.
+``python -m benchmarks.star.esn`` prints test NRMSE/MSE mean +- std over 3 reservoir seeds and
+writes ``results/esn.json`` (per seed) and ``results/baselines.json``: per system, the rows a
+forecaster's card compares with -- persistence (y_t = x_t, no parameters) and ESN-64 / ESN-500
+(mean, std, per seed) -- on the same test windows and metric (NRMSE after the 20-step washout).
 """
 from __future__ import annotations
 
@@ -62,18 +65,31 @@ def evaluate(task_name: str, seed: int, n: int = 500, horizon: int = 1, **kw) ->
     return {"test_nrmse": nrmse(out, yt), "test_mse": mse(out, yt)}
 
 
+def persistence(task_name: str, horizon: int = 1) -> dict[str, float]:
+    """y_t = x_t on the test windows (the forecast that needs no model)."""
+    x, y = get_task(task_name).load("test", horizon=horizon)
+    return {"test_nrmse": nrmse(x, y), "test_mse": mse(x, y)}
+
+
 def main() -> None:
     from benchmarks.star.common import mean_std, save_json
-    rows = {}
+    rows, baselines = {}, {}
     for task_name in ("mackey_glass", "lorenz"):
+        p = persistence(task_name)
+        baselines[task_name] = {"persistence": p}
+        print(f"{task_name + '/persistence':28s} NRMSE {p['test_nrmse']:.4f}            MSE {p['test_mse']:.2e}")
         for n in (64, 500):
             res = [evaluate(task_name, seed, n=n) for seed in (0, 1, 2)]
             key = f"{task_name}/ESN-{n}"
             rows[key] = res
             m, s = mean_std([r["test_nrmse"] for r in res])
             mm, ms = mean_std([r["test_mse"] for r in res])
+            baselines[task_name][f"ESN-{n}"] = {"test_nrmse": [m, s], "test_mse": [mm, ms], "seeds": [0, 1, 2],
+                                                "per_seed": res}
             print(f"{key:28s} NRMSE {m:.4f} ± {s:.4f}   MSE {mm:.2e} ± {ms:.1e}")
     save_json("esn.json", rows)
+    save_json("baselines.json", {"command": "python -m benchmarks.star.esn", "split": "test", "washout": WASHOUT,
+                                 "metric": "nrmse (and mse, normalised units)", "systems": baselines})
 
 
 if __name__ == "__main__":

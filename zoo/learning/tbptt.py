@@ -30,6 +30,13 @@ over the batch's steps after ``readout_washout`` (N: number of steps fitted; the
 penalised). The hidden weights keep learning by TBPTT through the current readout. With one
 batch per epoch (the forecasting recipes) the final readout is the least-squares readout of
 the final network on the whole training split, the classic reservoir-computing readout.
+``readout_states = "lava-fixed"`` fits the same ridge readout on the membrane states the model
+has in Loihi fixed point (the NIR export of the current weights run through the bit-exact
+emulator of :mod:`exporters.lava`, inputs on the fixed-point grid; the membrane readout is
+applied on the host in float, so these states are exactly what the deployed readout sees):
+a readout calibrated on the training data for the deployment target, as a quantised network's
+calibration set would be. The torch model then keeps that readout (its float states differ
+slightly, so its torch metric is not the one it was fitted for). Default ``"torch"``.
 
 Model requirement: ``model(x (T, B, ...), state=None, return_state=True) -> (y, state)``
 where ``state`` is a tensor or a (named) tuple of tensors (e.g. :class:`zoo.models.star.STARRSNN`).
@@ -61,7 +68,7 @@ class TBPTT:
     def __init__(self, model: torch.nn.Module, task: Task, K: int = 1, update_every: Optional[int] = 1,
                  optimizer: str = "adam", lr: float = 1e-3, grad_clip: float | None = None,
                  lr_decay: float = 1.0, lookback: int = 0, readout_ridge: float = 0.0, readout_washout: int = 0,
-                 **opt_kw: Any) -> None:
+                 readout_states: str = "torch", **opt_kw: Any) -> None:
         if K < 1:
             raise ValueError(f"TBPTT needs K >= 1, got {K}")
         if lookback not in (0, 1):
@@ -69,6 +76,9 @@ class TBPTT:
         self.lookback = int(lookback)
         self.readout_ridge, self.readout_washout = float(readout_ridge), int(readout_washout)
         fixed_readout: set[int] = set()
+        if readout_states not in ("torch", "lava-fixed"):
+            raise ValueError(f"TBPTT readout_states must be 'torch' or 'lava-fixed', got {readout_states!r}")
+        self.readout_states = readout_states
         if self.readout_ridge < 0 or self.readout_washout < 0:
             raise ValueError("TBPTT readout_ridge and readout_washout must be >= 0")
         if self.readout_ridge > 0:
@@ -135,16 +145,20 @@ class TBPTT:
         if targets is None:
             raise ValueError("TBPTT readout_ridge needs per-step targets (B, T, D)")
         ro, feats = self.model.readout, []
-        hook = ro.register_forward_pre_hook(lambda _m, args: feats.append(args[0].detach()))
-        try:
-            was = self.model.training
-            self.model.eval()
-            self.model(xs)
-            self.model.train(was)
-        finally:
-            hook.remove()
+        if self.readout_states == "lava-fixed":
+            f = self._fixed_point_states(xs)
+        else:
+            hook = ro.register_forward_pre_hook(lambda _m, args: feats.append(args[0].detach()))
+            try:
+                was = self.model.training
+                self.model.eval()
+                self.model(xs)
+                self.model.train(was)
+            finally:
+                hook.remove()
+            f = torch.stack(feats)
         w0 = self.readout_washout
-        f = torch.stack(feats)[w0:].reshape(-1, ro.in_features).double()  # (T - w0) * B, H
+        f = f[w0:].reshape(-1, ro.in_features).double()  # (T - w0) * B, H
         y = time_first(targets)[w0:].reshape(-1, ro.out_features).double()
         f = torch.cat([f, torch.ones(len(f), 1, dtype=f.dtype)], 1)
         reg = self.readout_ridge * len(f) * torch.eye(f.shape[1], dtype=f.dtype)
@@ -152,6 +166,31 @@ class TBPTT:
         w = torch.linalg.solve(f.T @ f + reg, f.T @ y).T  # (D, H + 1)
         ro.weight.copy_(w[:, :-1].to(ro.weight.dtype))
         ro.bias.copy_(w[:, -1].to(ro.bias.dtype))
+
+    def _fixed_point_states(self, xs: torch.Tensor) -> torch.Tensor:
+        """(T, B, H) membrane states read by the host readout in Loihi fixed point (emulator)."""
+        import numpy as np
+
+        from exporters.lava import build_plan, emulate
+        from exporters.lava.quantize import quantize_inputs
+        from exporters.nir import to_nir
+
+        was = self.model.training
+        self.model.eval()
+        try:
+            graph = to_nir(self.model, dt=1.0, metadata={"reset": "subtract"}, input_shape=tuple(xs.shape[2:]))
+        finally:
+            self.model.train(was)
+        x = time_first(xs).detach().cpu().numpy().astype(np.float64)  # (B, T, ...)
+        xq, frac_bits, _ = quantize_inputs(x)
+        cal = x[:32] if frac_bits == 0 else np.round(x[:32] * 2 ** frac_bits) / 2 ** frac_bits
+        plan = build_plan(graph, "fixed", input_frac_bits=frac_bits, calibrate=cal)
+        if not plan.host_readout:
+            raise ValueError("TBPTT readout_states = 'lava-fixed' needs a membrane readout applied on the host")
+        src = next(d for d in plan.plan.denses if d.name == plan.host_readout).src
+        run = emulate(plan, xq)
+        v = run.voltages[src] * plan.msg_unit.get(src, 1.0 / (64.0 * plan.scale[src]))  # (B, T, H)
+        return time_first(torch.from_numpy(np.ascontiguousarray(v)))
 
     def state_dict(self) -> dict[str, Any]:
         out = {"optimizer": self.optimizer.state_dict(), "K": self.K, "update_every": self.update_every,

@@ -27,6 +27,14 @@ the reset term and the adaptation trace as ``stopgrad(s_t)``::
 
 Forward values are identical with and without SPSG; only gradients differ, and only on these
 two paths. With ``spsg=False`` the plain surrogate flows through every use of ``s_t``.
+
+Under truncated BPTT with K = 1 and the state detached every step, the blocked paths lead only
+into the *next* step, which is cut: for a spike readout SPSG then changes nothing (identical
+updates), and for a membrane readout it merely removes the surrogate. Our K = 1 reading
+(issue 19, :mod:`zoo.learning.tbptt` ``lookback = 1``) keeps one previous step in the graph: the
+loss of step t reaches s_{t-1} through the recurrence ``W_rec s_{t-1}`` (generation, always
+open) and through the reset in ``u_{t-1}`` and the trace ``a_{t-1}`` that sets ``th_t``
+(suppression, blocked by SPSG), so the two surrogates give different updates.
 """
 from __future__ import annotations
 
