@@ -49,12 +49,13 @@ def long_run(tmp_path_factory):
     rng = np.random.default_rng(0)
     g = chain(4, [(rng.normal(0.6, 0.5, (6, 4)), None, lif(6, 5e-3, 1.0)),
                   (rng.normal(0.4, 0.6, (3, 6)), None, lif(3, 6e-3, 0.8))])
-    np.save(d / "x.npy", spikes_in(400, 100, 4, 0.5, seed=1))
+    # few long samples: batched Lava runs put samples side by side, so only steps make a run long
+    np.save(d / "x.npy", spikes_in(4, 10000, 4, 0.5, seed=1))
     return write(d / "net.nir", g), d / "x.npy", d
 
 
-def _interrupt(cmd: list[str], whole_group: bool, settle: float) -> tuple[int, float, str, int]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+def _interrupt(cmd: list[str], whole_group: bool, settle: float, **extra_env: str) -> tuple[int, float, str, int]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **extra_env)
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True)
     try:
@@ -102,7 +103,9 @@ def test_ctrl_c_during_lava_run(long_run, whole_group, settle):
                          ids=["zoo-run", "zoo-eval"])
 def test_ctrl_c_during_model_commands(argv):
     """In-process Lava (--workers 1): sharded runs live in zoo.distributed's worker processes."""
-    rc, seconds, err, pid = _interrupt([sys.executable, "-m", "zoo.cli", *argv], whole_group=True, settle=1.0)
+    # one sample per Lava step (ZOO_LAVA_BATCH=1): a batched run of 300 samples is over within a second
+    rc, seconds, err, pid = _interrupt([sys.executable, "-m", "zoo.cli", *argv], whole_group=True, settle=1.0,
+                                       ZOO_LAVA_BATCH="1")
     assert rc == 130, err
     assert err.strip().splitlines()[-1] == "interrupted", err
     assert "Traceback" not in err

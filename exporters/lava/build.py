@@ -2,7 +2,11 @@
 
 Samples are laid end to end in windows of ``T + latency`` steps; ``ZooNeuron`` clears its
 state at every window start (see :mod:`exporters.lava.procs.zoo_neuron`), so one runtime serves all
-samples. Every population's spikes (and optionally voltages) and the output are recorded by
+samples. Batches: each window holds B samples side by side (every process has B copies of its
+population, sample-major, and every Dense stage is a ``BatchedDense`` that applies the one weight
+matrix to each sample), so one Lava step advances B samples; Lava's per-step messaging, not the
+arithmetic, is what a step costs. ``batch_size=1`` keeps the one-sample network (Lava's Dense).
+Every population's spikes (and optionally voltages) and the output are recorded by
 ``lava.proc.io.sink.RingBuffer`` processes and read once at the end.
 
 Interrupts and faults (``lava_session``): Lava forks one process per population and a manager
@@ -62,11 +66,18 @@ class LavaNetwork:
     out_sink: Sink | None = None
 
 
-def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool = True, drain: int = 0
-          ) -> LavaNetwork:
-    """Create and connect the Lava processes for ``plan`` fed by ``data`` (n_in, total_steps)."""
+def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool = True, drain: int = 0,
+          batch: int | None = None) -> LavaNetwork:
+    """Create and connect the Lava processes for ``plan`` fed by ``data`` (n_in, total_steps).
+
+    ``batch`` = B: every process holds B samples side by side (``data`` is (B*n_in, steps),
+    sample-major) and every Dense stage is a :class:`~exporters.lava.procs.batched_dense.BatchedDense`;
+    ``None``: the one-sample network with Lava's own ``Dense`` / ``DelayDense``."""
+    from exporters.lava.procs.batched_dense import BatchedDense
+
     fixed = isinstance(plan, FixedPlan)
     base = plan.plan if fixed else plan
+    copies = batch or 1
     total = data.shape[-1]
     source = Source(data=data.astype(np.int32) if fixed else data.astype(np.float64))
     neurons = {}
@@ -74,25 +85,27 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
     for name, s in specs.items():
         kind = custom_kind(s)
         if kind is not None:
-            extra = {"drain": drain} if drain else {}
             neurons[name] = kind.process_class()(shape=(s.n,), params=s.params, latency=s.latency, window=window,
-                                                 name=name, **extra)
+                                                 name=name, drain=drain, batch=copies)
             continue
         neurons[name] = ZooNeuron(shape=(s.n,), du=s.du, dv=s.dv, vth=s.vth, bias_u=s.bias_u, bias_v=s.bias_v,
                                   v_reset=s.v_reset, da=s.da, ja=s.ja, reset=s.reset, spiking=s.spiking,
-                                  latency=s.latency, window=window, drain=drain, name=name)
+                                  latency=s.latency, window=window, drain=drain, name=name, batch=copies)
     net = LavaNetwork(source, {}, neurons)
     for d in base.denses:
         if fixed and d.name == plan.host_readout:
             continue
         graded = d.graded(specs) and not (fixed and d.src == INPUT)
-        conn, delay_kw = (DelayDense, {"delays": d.delay}) if d.delay else (Dense, {})
         if fixed:
             bits = 16 if (d.src == INPUT and plan.input_frac_bits) or d.src in plan.msg_unit else 0
-            dense = conn(weights=plan.weights[d.name], weight_exp=plan.weight_exp[d.name], num_weight_bits=8,
-                         num_message_bits=bits, name=d.name, **delay_kw)
+            kw = dict(weights=plan.weights[d.name], weight_exp=plan.weight_exp[d.name], num_weight_bits=8,
+                      num_message_bits=bits, name=d.name)
         else:
-            dense = conn(weights=d.weight, num_message_bits=24 if graded else 0, name=d.name, **delay_kw)
+            kw = dict(weights=d.weight, num_message_bits=24 if graded else 0, name=d.name)
+        if batch is not None:
+            dense = BatchedDense(batch=batch, delay=d.delay, **kw)
+        else:
+            dense = DelayDense(delays=d.delay, **kw) if d.delay else Dense(**kw)
         net.denses[d.name] = dense
         if d.src == INPUT:
             source.s_out.connect(dense.s_in)
@@ -101,19 +114,44 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
         else:
             neurons[d.src].s_out.connect(dense.s_in)
         if d.dst == OUTPUT:
-            net.out_sink = Sink(shape=(d.weight.shape[0],), buffer=total)
+            net.out_sink = Sink(shape=(copies * d.weight.shape[0],), buffer=total)
             dense.a_out.connect(net.out_sink.a_in)
         else:
             dense.a_out.connect(neurons[d.dst].a_in)
     for name, s in specs.items():
         if s.spiking:
-            net.spike_sinks[name] = Sink(shape=(s.n,), buffer=total)
+            net.spike_sinks[name] = Sink(shape=(copies * s.n,), buffer=total)
             neurons[name].s_out.connect(net.spike_sinks[name].a_in)
         host = fixed and plan.host_readout and next(d for d in base.denses if d.name == plan.host_readout).src == name
         if record_v or host or (base.output_kind == "v" and base.output_src == name):
-            net.v_sinks[name] = Sink(shape=(s.n,), buffer=total)
+            net.v_sinks[name] = Sink(shape=(copies * s.n,), buffer=total)
             neurons[name].v_out.connect(net.v_sinks[name].a_in)
     return net
+
+
+# Default batch: as many samples per Lava step as fit this many bytes of per-step messages (all
+# ports of one step, 8 bytes a value); Lava's per-step cost is mostly messaging overhead, so
+# larger batches are cheaper per sample until the arrays themselves dominate.
+BATCH_BYTES_DEFAULT = 8 * 1024 ** 2
+BATCH_ENV = "ZOO_LAVA_BATCH"  # a fixed batch size (1: the one-sample network, Lava's own Dense)
+
+
+def default_batch(plan: Plan | FixedPlan, samples: int) -> int:
+    """Samples per Lava step when ``run_lava`` is not told: env ``ZOO_LAVA_BATCH`` if set, else
+    all samples, bounded by :data:`BATCH_BYTES_DEFAULT` of per-step messages."""
+    raw = os.environ.get(BATCH_ENV, "").strip()
+    if raw:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{BATCH_ENV} must be a positive integer, got {raw!r}") from None
+        if value < 1:
+            raise ValueError(f"{BATCH_ENV} must be a positive integer, got {raw!r}")
+        return max(1, min(value, samples))
+    base = plan.plan if isinstance(plan, FixedPlan) else plan
+    per_sample = base.n_in + sum(3 * s.n for s in base.neurons.values()) \
+        + sum(2 * d.weight.shape[0] for d in base.denses)  # source; a_in, s_out, v_out; Dense out (+ sink)
+    return max(1, min(samples, BATCH_BYTES_DEFAULT // (8 * per_sample)))
 
 
 SHM_PREFIX = "zoo_lava_"
@@ -281,28 +319,43 @@ def lava_session(processes: list):
             signal.signal(signal.SIGINT, old)
 
 
-def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True) -> RunResult:
+def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, batch_size: int | None = None
+             ) -> RunResult:
     """Run inputs (B, T, *input_shape) through real Lava processes in one run; results aligned
-    to the torch steps exactly like :func:`exporters.lava.emulator.emulate`."""
+    to the torch steps exactly like :func:`exporters.lava.emulator.emulate`.
+
+    ``batch_size`` = B > 1: B samples side by side in every Lava step (:func:`build` with
+    ``batch``), the samples in ceil(N/B) consecutive windows (the last one padded with silent
+    samples that are dropped); ``1``: the one-sample network (Lava's own Dense), samples laid end
+    to end in windows; ``None``: :func:`default_batch`. All give bit-identical results."""
     fixed = isinstance(plan, FixedPlan)
     base = plan.plan if fixed else plan
     x = check_inputs(inputs, base, fixed, plan.input_frac_bits if fixed else 0)
-    batch, steps = x.shape[:2]
+    samples, steps = x.shape[:2]
+    if batch_size is None:
+        batch_size = default_batch(plan, samples)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    batch = max(1, min(int(batch_size), samples))
+    n_win = -(-samples // batch)  # windows in time; each holds `batch` samples side by side
     drain = max((d.delay for d in base.denses), default=0)  # silent steps: delayed activity dies out
     window = steps + base.latency + drain
-    padded = np.zeros((batch, window, base.n_in))
-    padded[:, :steps] = x
-    data = padded.reshape(batch * window, base.n_in).T
+    padded = np.zeros((n_win * batch, window, base.n_in))
+    padded[:samples, :steps] = x
+    # Lava step w*window + t carries step t of samples w*batch .. w*batch + batch-1, sample-major
+    data = padded.reshape(n_win, batch, window, base.n_in).transpose(1, 3, 0, 2).reshape(batch * base.n_in,
+                                                                                          n_win * window)
     t0 = time.time()
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt")
     processes: list = []
     with lava_session(processes):
-        net = build(plan, data, window, record_v, drain)
+        net = build(plan, data, window, record_v, drain, batch=None if batch == 1 else batch)
         processes.append(net.source)
 
-        def read(sink: Sink) -> np.ndarray:
-            return sink.data.get().T.reshape(batch, window, -1)
-        net.source.run(condition=RunSteps(num_steps=batch * window), run_cfg=cfg)
+        def read(sink: Sink) -> np.ndarray:  # (batch*n, n_win*window) -> (samples, window, n)
+            a = sink.data.get().reshape(batch, -1, n_win, window).transpose(2, 0, 3, 1)
+            return a.reshape(n_win * batch, window, -1)[:samples]
+        net.source.run(condition=RunSteps(num_steps=n_win * window), run_cfg=cfg)
         rec_s = {n: read(s).astype(np.int8) for n, s in net.spike_sinks.items()}
         rec_v = {n: read(s) for n, s in net.v_sinks.items()}
         out = read(net.out_sink) if net.out_sink is not None else None

@@ -4,6 +4,10 @@ Every ``window`` steps the state is cleared, and during the first ``latency`` st
 the population ignores its input (it is that many Dense stages from the Input), so each sample
 sees exactly a fresh runtime. With delayed stages (``DelayDense``) the last ``drain`` steps of a
 window are silent, so no delayed activity reaches the next sample. Subclasses declare their state Vars and implement ``update``.
+
+Batches: with ``batch`` = B the process holds B samples side by side (ports and state (B*n,),
+sample-major: row b of the (B, n) view is sample b); per-neuron parameters stay (n,) and
+broadcast over the batch, so every sample runs the one-sample arithmetic.
 """
 from __future__ import annotations
 
@@ -22,8 +26,10 @@ class WindowedPopulation(AbstractProcess):
     """Ports ``a_in`` (summed Dense input), ``s_out`` (spikes), ``v_out`` (membrane)."""
 
     def __init__(self, *, shape: ty.Tuple[int, ...], latency: int = 0, window: int = 0, name: str | None = None,
-                 **proc_params) -> None:
-        super().__init__(shape=shape, latency=latency, window=window, name=name, **proc_params)
+                 batch: int = 1, **proc_params) -> None:
+        """``shape`` is one sample's (n,); ports and state hold ``batch`` samples: (batch*n,)."""
+        shape = (int(batch) * int(np.prod(shape)),)
+        super().__init__(shape=shape, latency=latency, window=window, name=name, batch=int(batch), **proc_params)
         self.a_in = InPort(shape=shape)
         self.s_out = OutPort(shape=shape)
         self.v_out = OutPort(shape=shape)
@@ -40,6 +46,7 @@ class WindowedModel(PyLoihiProcessModel):
         self.latency = int(proc_params["latency"])
         self.window = int(proc_params["window"])
         self.drain = int(proc_params.get("drain", 0))
+        self.batch = int(proc_params.get("batch", 1))
 
     def update(self, a_in: np.ndarray) -> np.ndarray:
         """Advance one step; return the spikes (bool array)."""
@@ -65,16 +72,16 @@ class KindPopulation(WindowedPopulation):
     state: ty.Tuple[str, ...] = ()
 
     def __init__(self, *, shape: ty.Tuple[int, ...], params: dict, latency: int = 0, window: int = 0,
-                 name: str | None = None, **extra) -> None:
+                 name: str | None = None, batch: int = 1, **extra) -> None:
         params = {k: (np.asarray(v) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in params.items()}
-        super().__init__(shape=shape, latency=latency, window=window, name=name, params=params, **extra)
+        super().__init__(shape=shape, latency=latency, window=window, name=name, params=params, batch=batch, **extra)
         for var in self.state:
-            setattr(self, var, Var(shape=shape, init=0))
+            setattr(self, var, Var(shape=self.a_in.shape, init=0))
 
 
 class KindModel(WindowedModel):
     """ProcessModel of a :class:`KindPopulation`: calls the kind's ``step`` on this process's
-    state (one sample, as a batch of 1). Subclasses set ``kind_name`` and declare the state Vars'
+    state viewed as (batch, n) (the kinds' steps take a leading batch axis, as in the emulator). Subclasses set ``kind_name`` and declare the state Vars'
     LavaPyTypes; :class:`KindFloatPorts` / :class:`KindFixedPorts` give the port types."""
 
     kind_name: str = ""
@@ -90,12 +97,13 @@ class KindModel(WindowedModel):
         self.state_vars = self.kind.state
 
     def update(self, a_in: np.ndarray) -> np.ndarray:
-        state = {k: getattr(self, k)[None, :] for k in self.state_vars}
-        a = a_in[None, :].astype(np.int64) if self.fixed else a_in[None, :]
+        state = {k: getattr(self, k).reshape(self.batch, -1) for k in self.state_vars}
+        a = a_in.reshape(self.batch, -1)
+        a = a.astype(np.int64) if self.fixed else a
         s = self.kind.step(state, a, self.params, self.fixed)
         for k in self.state_vars:  # steps may update in place or rebind
-            getattr(self, k)[:] = state[k][0]
-        return s[0]
+            getattr(self, k)[:] = state[k].reshape(-1)
+        return s.reshape(-1)
 
 
 class KindFloatPorts(KindModel):

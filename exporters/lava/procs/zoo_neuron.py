@@ -4,7 +4,8 @@
 vth, a current bias, zero or subtractive reset, an adaptive threshold (decay da, jump ja), non-spiking (LI) mode with the voltage on
 ``v_out``, and a sample window: every ``window`` steps the state is cleared and for the first
 ``latency`` steps of a window the neuron ignores its input and biases, so many samples run in one
-Lava run exactly as if each had a fresh runtime (Dense stages add one step each: a neuron
+Lava run exactly as if each had a fresh runtime; with ``batch`` = B the process also holds B
+samples side by side (state (B*n,), parameters (n,) broadcast) (Dense stages add one step each: a neuron
 ``latency`` Dense stages from the input first sees sample data at window step ``latency``).
 Equations: :mod:`exporters.lava.neuron_math`.
 """
@@ -34,18 +35,19 @@ class ZooNeuron(WindowedPopulation):
                  bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, da: np.ndarray | int = 0,
                  ja: np.ndarray | int = 0, reset: str = "zero",
                  spiking: bool = True, latency: int = 0, window: int = 0, drain: int = 0,
-                 name: str | None = None) -> None:
+                 name: str | None = None, batch: int = 1) -> None:
         super().__init__(shape=shape, reset=RESET_CODES[reset], spiking=spiking, latency=latency, window=window,
-                         drain=drain, name=name)
-        self.u = Var(shape=shape, init=0)
-        self.v = Var(shape=shape, init=0)
+                         drain=drain, name=name, batch=batch)
+        state = self.a_in.shape  # (batch*n,): B samples side by side; parameters (n,) broadcast
+        self.u = Var(shape=state, init=0)
+        self.v = Var(shape=state, init=0)
         self.du = Var(shape=shape, init=du)
         self.dv = Var(shape=shape, init=dv)
         self.vth = Var(shape=shape, init=vth)
         self.bias_u = Var(shape=shape, init=bias_u)
         self.bias_v = Var(shape=shape, init=bias_v)
         self.v_reset = Var(shape=shape, init=v_reset)
-        self.a = Var(shape=shape, init=0)
+        self.a = Var(shape=state, init=0)
         self.da = Var(shape=shape, init=np.broadcast_to(da, shape).copy())
         self.ja = Var(shape=shape, init=np.broadcast_to(ja, shape).copy())
 
@@ -60,12 +62,14 @@ class _ZooNeuronModel(WindowedModel):
         self.spiking = bool(proc_params["spiking"])
 
     def update(self, a_in: np.ndarray) -> np.ndarray:
-        u, v, a, s = type(self).step_fn(self.u, self.v, self.a, a_in, self.du, self.dv, self.vth, self.bias_u,
+        b = self.batch  # state (B*n,) viewed as (B, n); parameters (n,) broadcast over the batch
+        u, v, a, s = type(self).step_fn(self.u.reshape(b, -1), self.v.reshape(b, -1), self.a.reshape(b, -1),
+                                        a_in.reshape(b, -1), self.du, self.dv, self.vth, self.bias_u,
                                         self.bias_v, self.v_reset, self.da, self.ja, self.reset_code, self.spiking)
-        self.u[:] = u
-        self.v[:] = v
-        self.a[:] = a
-        return s
+        self.u[:] = u.reshape(-1)
+        self.v[:] = v.reshape(-1)
+        self.a[:] = a.reshape(-1)
+        return s.reshape(-1)
 
 
 @implements(proc=ZooNeuron, protocol=LoihiProtocol)

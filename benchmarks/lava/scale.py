@@ -1,0 +1,144 @@
+"""Batched vs one-sample Lava runs on the same samples, measured in one run (issue 20, item 2).
+
+    python -m benchmarks.lava.scale [--digits 300] [--ecg 20] [--full-ecg] [--skip-unbatched-ecg]
+
+Cases: lif-digits (Lava float, ``--digits`` test samples) and hypr-brf-ecg (Lava fixed point,
+``--ecg`` test records), each run with ``batch_size=1`` (the one-sample network: Lava's own
+Dense, samples end to end in time) and with the default batch (all samples side by side,
+``exporters.lava.build.default_batch``); the two runs must agree bit for bit (spikes, voltages,
+raw output) and fixed-point runs must equal the emulator. ``--full-ecg`` adds the whole ECG test
+set in Lava fixed point, batched only (the one-sample run did not finish within 33 minutes).
+Seconds are wall time of the whole ``run_lava`` call (start-up, compile, run, read-back).
+Writes benchmarks/lava/results/scale.json and scale.png, prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def _same(a, b) -> bool:
+    return (sorted(a.spikes) == sorted(b.spikes) and sorted(a.voltages) == sorted(b.voltages)
+            and all(np.array_equal(a.spikes[k], b.spikes[k]) for k in b.spikes)
+            and all(np.array_equal(a.voltages[k], b.voltages[k]) for k in b.voltages)
+            and np.array_equal(a.output_raw, b.output_raw))
+
+
+def model_inputs(name: str, samples: int | None, precision: str):
+    """(plan, inputs, labels) exactly as ``zoo eval`` builds them for this backend."""
+    from exporters.lava import build_plan
+    from exporters.lava.quantize import quantize_inputs
+    from zoo.evaluate import calibration_inputs, export_graph, load_eval_data
+
+    x, y = load_eval_data(name, samples)
+    graph = export_graph(name)
+    if precision == "float":
+        return build_plan(graph, "float"), x.numpy(), y
+    xq, k, _ = quantize_inputs(x.numpy())
+    return build_plan(graph, "fixed", input_frac_bits=k, calibrate=calibration_inputs(name, k)), xq, y
+
+
+def timed(plan, x, batch_size):
+    from exporters.lava import run_lava
+
+    t0 = time.perf_counter()
+    res = run_lava(plan, x, batch_size=batch_size)
+    return res, time.perf_counter() - t0
+
+
+def case(label: str, name: str, samples: int | None, precision: str, unbatched: bool, log) -> dict:
+    from exporters.lava import emulate
+    from exporters.lava.build import default_batch
+
+    plan, x, y = model_inputs(name, samples, precision)
+    n, steps = int(x.shape[0]), int(x.shape[1])
+    batch = default_batch(plan, n)
+    row = {"case": label, "model": name, "precision": precision, "samples": n, "steps": steps, "batch": batch}
+    log(f"{label}: batched run (batch {batch}) ...")
+    res_b, t_b = timed(plan, x, None)
+    row.update(batched_s=t_b, batched_s_per_sample=t_b / n)
+    if unbatched:
+        log(f"{label}: one-sample run ...")
+        res_1, t_1 = timed(plan, x, 1)
+        row.update(unbatched_s=t_1, unbatched_s_per_sample=t_1 / n, speedup=t_1 / t_b,
+                   batched_equals_unbatched=_same(res_b, res_1))
+    if precision == "fixed":
+        row["batched_equals_emulator"] = _same(res_b, emulate(plan, x))
+    row["metric"] = _metric(name, res_b.output, y)
+    log(json.dumps(row))
+    return row
+
+
+def _metric(name: str, out: np.ndarray, y) -> float:
+    import torch
+
+    from zoo.registry import get_entry, get_weights
+    from zoo.tasks import get_task
+
+    task = get_task(get_weights(name).meta.get("task", {}).get("name", get_entry(name).task))
+    return float(task.metric(torch.from_numpy(out), y))
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    labels = [r["case"] for r in rows]
+    xs = np.arange(len(rows))
+    one = [r.get("unbatched_s_per_sample", np.nan) for r in rows]
+    bat = [r["batched_s_per_sample"] for r in rows]
+    ax.bar(xs - 0.2, one, 0.4, label="one sample per Lava step (batch 1)")
+    ax.bar(xs + 0.2, bat, 0.4, label="batched (default batch)")
+    for i, r in enumerate(rows):
+        if "speedup" in r:
+            ax.text(i, max(one[i], bat[i]) * 1.15, f"{r['speedup']:.0f}x", ha="center")
+    ax.set_yscale("log")
+    ax.set_xticks(xs, labels, fontsize=8)
+    ax.set_ylabel("Lava wall seconds per sample")
+    ax.set_title("Batched Lava runs (same samples, same run of this benchmark)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--digits", type=int, default=300)
+    ap.add_argument("--ecg", type=int, default=20)
+    ap.add_argument("--full-ecg", action="store_true", help="also the whole ECG test set, batched (fixed point)")
+    ap.add_argument("--skip-unbatched-ecg", action="store_true")
+    args = ap.parse_args()
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    rows = [case(f"lif-digits {args.digits} (float)", "lif-digits", args.digits, "float", True, log),
+            case(f"hypr-brf-ecg {args.ecg} (fixed)", "hypr-brf-ecg", args.ecg, "fixed", not args.skip_unbatched_ecg,
+                 log)]
+    if args.full_ecg:
+        rows.append(case("hypr-brf-ecg all (fixed)", "hypr-brf-ecg", None, "fixed", False, log))
+    OUT.mkdir(exist_ok=True)
+    meta = {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(),
+            "command": "python -m benchmarks.lava.scale " + " ".join(
+                f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
+                if v not in (False, None))}
+    (OUT / "scale.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    plot(rows, OUT / "scale.png")
+    print(f"\n{'case':30s} {'batch':>5s} {'1-sample s':>10s} {'batched s':>9s} {'s/sample 1':>10s} "
+          f"{'s/sample B':>10s} {'speed-up':>8s} {'bit-exact':>9s}")
+    for r in rows:
+        exact = r.get("batched_equals_unbatched", True) and r.get("batched_equals_emulator", True)
+        print(f"{r['case']:30s} {r['batch']:5d} {r.get('unbatched_s', float('nan')):10.1f} {r['batched_s']:9.1f} "
+              f"{r.get('unbatched_s_per_sample', float('nan')):10.4f} {r['batched_s_per_sample']:10.4f} "
+              f"{r.get('speedup', float('nan')):8.1f} {str(exact):>9s}")
+
+
+if __name__ == "__main__":
+    main()
