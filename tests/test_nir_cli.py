@@ -101,12 +101,13 @@ def test_compare_reports_agreement(files, capsys, monkeypatch):
     assert main(["nir", "compare", str(files["nir"]), "--input", str(files["x"]), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert sorted(calls) == ["FixedPlan", "Plan"]
-    assert rep["latency"] == 2 and rep["emulator_bit_exact"] is True
-    assert rep["spike_match_lava-float_vs_torch"] == 1.0
-    assert rep["output_max_abs_diff_lava-float_vs_torch"] == 0.0
-    assert 0.9 < rep["spike_match_emulator_vs_torch"] <= 1.0
+    assert rep["latency"] == 2 and rep["emulator_bit_exact_vs_lava_fixed"] is True
+    assert rep["spike_match_lava-float_vs_zoo_torch_executor"] == 1.0
+    assert rep["output_max_abs_diff_lava-float_vs_zoo_torch_executor"] == 0.0
+    assert 0.9 < rep["spike_match_emulator_vs_zoo_torch_executor"] <= 1.0
+    assert "zoo_torch_executor" in rep["references"]
     assert main(["nir", "compare", str(files["nir"]), "--input", str(files["x"])]) == 0
-    assert "emulator_bit_exact" in capsys.readouterr().out
+    assert "emulator_bit_exact_vs_lava_fixed" in capsys.readouterr().out
 
 
 def test_errors_are_one_line_with_exit_code_2(files, tmp_path, capsys):
@@ -155,7 +156,7 @@ def test_run_snntorch_file_with_workarounds(tmp_path, capsys):
     assert main(["nir", "run", str(path), "--from", "snntorch", "--input", str(tmp_path / "x.npy"),
                  "--backend", "torch", "-o", str(tmp_path / "o.npz")]) == 2
     assert "needs --dt" in capsys.readouterr().err
-    assert main(["nir", "run", str(path), "--from", "snntorch", "--dt", "1e-3", "--reset", "zero", "--input",
+    assert main(["nir", "run", str(path), "--from", "snntorch", "--dt", "1e-3", "--reset", "zero", "--reset-delay", "false", "--input",
                  str(tmp_path / "x.npy"),
                  "--backend", "torch", "-o", str(tmp_path / "o.npz")]) == 0
     out = np.load(tmp_path / "o.npz")["output"]

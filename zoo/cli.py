@@ -203,7 +203,9 @@ def cmd_data(args: argparse.Namespace) -> None:
 def cmd_nir(args: argparse.Namespace) -> None:
     from zoo import nir_tools
 
-    {"info": nir_tools.info, "run": nir_tools.run, "compare": nir_tools.compare}[args.nir_cmd](args)
+    from zoo import nir_interop
+
+    {"info": nir_tools.info, "run": nir_tools.run, "compare": nir_interop.compare}[args.nir_cmd](args)
 
 
 def _plot_args(s: argparse.ArgumentParser) -> None:
@@ -326,10 +328,14 @@ def make_parser() -> argparse.ArgumentParser:
         n = nsub.add_parser(cmd)
         n.add_argument("file")
         n.add_argument("--dt", type=float, help="step in seconds (required if the file has no dt metadata)")
-        n.add_argument("--from", dest="source", default="nir", choices=["nir", "snntorch", "norse"],
-                       help="the file's producer: apply the known-bug workarounds of snnTorch 1.0.0 / Norse 1.1.0")
-        n.add_argument("--reset", default="subtract", choices=["zero", "subtract"],
+        n.add_argument("--from", dest="source", default=None, choices=["nir", "snntorch", "norse"],
+                       help="the file's producer: apply the known-bug workarounds of snnTorch 1.0.0 / Norse 1.1.0 "
+                            "(a raw snnTorch or Norse file without it is refused, naming this flag)")
+        n.add_argument("--reset", default=None, choices=["zero", "subtract"],
                        help="with --from snntorch: the neurons' reset_mechanism (the export does not record it)")
+        from zoo.nir_interop import add_interop_args
+
+        add_interop_args(n, compare=cmd == "compare")
         if cmd != "info":
             n.add_argument("--input", required=cmd != "info", help=".npy of shape (T, ...) or (batch, T, ...)")
         if cmd == "run":

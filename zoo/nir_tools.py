@@ -22,24 +22,18 @@ from zoo.registry import ZooError
 
 
 def _load(args: argparse.Namespace, need_dt: bool = True):
-    """Read the file; ``--from snntorch|norse`` applies the documented export workarounds
-    (exporters.nir.frameworks), which need the producer's ``--dt``. The graph is validated here,
+    """Read the file; a raw snnTorch / Norse file needs ``--from`` (and ``--dt``, ``--reset``,
+    ``--reset-delay``): :func:`exporters.nir.frameworks.import_graph` applies the documented export
+    workarounds or refuses with the flags that decide. The graph is validated here,
     once, for every backend (:func:`exporters.nir.validate.check_graph`); returns the
     CheckedGraph and dt (None only with ``need_dt=False`` and no dt anywhere)."""
     from exporters.nir import read
     from exporters.nir.validate import check_graph
 
-    graph = read(args.file)
-    source = getattr(args, "source", "nir")
-    if source != "nir":
-        from exporters.nir.frameworks import from_norse, from_snntorch
+    from exporters.nir.frameworks import import_graph
 
-        if args.dt is None:
-            raise ZooError(f"--from {source} needs --dt (the step the {source} model simulates with, in seconds)")
-        if source == "snntorch":
-            graph = from_snntorch(graph, args.dt, reset=args.reset, reset_delay=False)
-        else:
-            graph = from_norse(graph, args.dt)
+    graph, _ = import_graph(read(args.file), getattr(args, "source", None), dt=args.dt,
+                            reset=getattr(args, "reset", None), reset_delay=getattr(args, "reset_delay", None))
     checked = check_graph(graph, args.dt, need_dt=need_dt)
     return checked, checked.dt
 
@@ -130,7 +124,7 @@ def describe(graph, dt: float) -> list[dict[str, Any]]:
 
 
 def info(args: argparse.Namespace) -> None:
-    graph, dt = _load(args, need_dt=getattr(args, "source", "nir") != "nir")
+    graph, dt = _load(args, need_dt=getattr(args, "source", None) not in (None, "nir"))
     rows = describe(graph, dt) if dt else describe_without_dt(graph)
     if args.json:
         print(json.dumps({"file": args.file, "dt": dt, "metadata": {k: str(v) for k, v in graph.metadata.items()},
