@@ -9,7 +9,9 @@ the torch reference by ``plan.latency`` steps. Neuron mapping (forward Euler, st
   LIF/LI:   dv = dt/tau, du = 1, input gain g = dt*r/tau, bias_v = dt*v_leak/tau + g*c
   IF/I:     dv = 0, g = dt*r
   CubaLIF/CubaLI: du = dt/tau_syn, dv = dt/tau_mem, g = (dt*r/tau_mem)(dt/tau_syn) w_in,
-            bias_u = g*c, bias_v = dt*v_leak/tau_mem
+            bias_u = g*c, bias_v = dt*v_leak/tau_mem; a bias c_r that arrives only through a
+            recurrent edge (a back-edge reads t-1: absent at t = 0) adds beta to bias_u and -beta
+            to bias_v, beta = g*c_r/(1-du) (exact, see _delayed_bias); other kinds refuse c_r
   Threshold: du = dv = 1, vth = threshold
   zoo alif:  as LIF, plus da = dt/tau_adapt, ja = beta*da*r_adapt (adaptive threshold)
 where c is the summed Affine bias reaching the population; g scales the incoming weight rows.
@@ -203,6 +205,22 @@ def _neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple
                       type(node).__name__), gain
 
 
+def _delayed_bias(name: str, spec: NeuronSpec, b: np.ndarray) -> None:
+    """A bias ``b`` (input units of u) that reaches a CubaLIF/CubaLI population only through a
+    recurrent edge: absent at the sample's first step (the back-edge reads the previous step,
+    zero at t = 0), constant afterwards. With constant registers, bias_u += beta and bias_v -= beta
+    with beta = b/(1-du) give exactly that drive of v: u then carries beta*(1-(1-du)^(t+1))/du
+    more, so u + bias_v gains beta*(1-du)*(1-(1-du)^t)/du = b*(1-(1-du)^t)/du, which is 0 at
+    t = 0 and what b switched on at t = 1 adds to u. Needs du < 1 (tau_syn > dt) where b != 0."""
+    keep = 1.0 - spec.du
+    if np.any((b != 0) & (keep <= 0)):
+        raise NIRError(f"node {name!r}: an Affine bias reaching it only through a recurrent edge needs "
+                       "tau_syn > dt (with tau_syn = dt the synaptic current has no memory to delay it by one step)")
+    beta = np.divide(b, keep, out=np.zeros_like(b), where=b != 0)
+    spec.bias_u = spec.bias_u + beta
+    spec.bias_v = spec.bias_v - beta
+
+
 def split_key(key: str) -> tuple[str, str, int]:
     """A source key ``pop[:v][@d]`` -> (population, "v"|"spikes", delay in steps)."""
     key, _, d = key.partition("@")
@@ -321,11 +339,15 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
             return memo[name]
         m, b = _linear_map(name, node)
         res = {}
-        for i, (key, (a, c)) in enumerate(source_maps(name).items()):
+        srcs = source_maps(name)
+        # this node's own bias is present from the first step: attach it to a source that is not
+        # read through a back-edge (everything on a back-edge is absent at t = 0)
+        own = next((k for k in srcs if not k[1]), next(iter(srcs), None))
+        for key, (a, c) in srcs.items():
             if a.shape[0] != m.shape[1]:
                 raise NIRError(f"node {name!r}: expects {m.shape[1]} inputs, receives {a.shape[0]}")
             check_dense(name, m.shape[0], a.shape[1], "the fused weights")
-            res[key] = (m @ a, m @ c + (b if i == 0 else 0))
+            res[key] = (m @ a, m @ c + (b if key == own else 0))
         memo[name] = res
         return res
 
@@ -358,14 +380,21 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
             spec, gain = chain_spec(name, [nodes[m] for m in chains[name]], dt, lat, sigma_in.pop())
         else:
             spec, gain = _neuron_spec(name, nodes[name], dt, lat)
-        bias = sum(c for (_, c) in maps.values())
         n_rows = next(iter(maps.values()))[0].shape[0]
         if (gain.shape[-1] if gain.ndim == 2 else spec.n) != n_rows:
             raise NIRError(f"node {name!r}: {spec.n} neurons but {n_rows} inputs")
-        gained_bias = gain @ bias if gain.ndim == 2 else gain * bias
+        gained_bias, rec_bias = (sum((gain @ c if gain.ndim == 2 else gain * c) for (_, r), (_, c) in maps.items()
+                                     if r == rec) + np.zeros(spec.n) for rec in (False, True))
         if spec.kind.startswith("Cuba"):
             spec.bias_u = gained_bias
+            if np.any(rec_bias):
+                _delayed_bias(name, spec, rec_bias)
         else:
+            if np.any(rec_bias):
+                raise NIRError(f"node {name!r}: an Affine bias reaches this {spec.kind} only through a recurrent "
+                               "edge (absent at the first step, present from the second); a Lava population's "
+                               "constant bias cannot express that exactly (CubaLIF/CubaLI with tau_syn > dt can); "
+                               "move the bias onto a feedforward Affine")
             spec.bias_v = spec.bias_v + gained_bias
         if spec.params is not None:
             spec.params["bias"] = spec.bias_v
