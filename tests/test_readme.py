@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from readme_blocks import blocks, commands, run_all, this_venv_bin
+from readme_blocks import README, blocks, commands, run_all, this_venv_bin
 
 
 def test_readme_has_runnable_blocks():
@@ -22,3 +22,12 @@ def test_readme_commands_and_snippet_run_verbatim(tmp_path):
     run = tmp_path / "runs" / "lif-digits"
     meta = json.loads((run / "lif-digits.json").read_text())
     assert meta["model"] == "lif-digits" and (run / "lif-digits.safetensors").is_file()
+
+
+def test_readme_fsdd_table_is_generated_from_the_results():
+    import sys
+
+    sys.path.insert(0, str(README.parent))
+    from benchmarks.fsdd.table import table
+
+    assert table() in README.read_text(), "README FSDD table is stale: python -m benchmarks.fsdd.table --write"

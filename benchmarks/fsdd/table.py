@@ -1,0 +1,60 @@
+"""README table of the spoken-digit (FSDD) models, from their measured card results.
+
+    python -m benchmarks.fsdd.table          # prints the markdown table; --write updates README.md
+
+Every number comes from ``model_cards/results/NAME.json`` (written by ``zoo eval NAME --save``):
+accuracy per backend on the official test split, parameters, and effective synaptic operations
+per sample (ACs + MACs, emulator run)."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "model_cards" / "results"
+BEGIN, END = "<!-- fsdd-table:begin -->", "<!-- fsdd-table:end -->"
+
+
+def _v(res: dict, backend: str) -> str:
+    b = res["backends"].get(backend)
+    if not b or b.get("value") is None:
+        return "-"
+    n = f" ({b['samples']})" if b.get("samples") and b["samples"] != res["samples"] else ""
+    return f"{100 * b['value']:.1f} %{n}"
+
+
+def table() -> str:
+    rows = ["| model | paper | test samples | torch | Lava float | Lava fixed | emulator | parameters | "
+            "synaptic ops / sample |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    from zoo.registry import get_entry
+
+    for path in sorted(RESULTS.glob("*fsdd*.json")):
+        res = json.loads(path.read_text())
+        nb = res.get("neurobench", {})
+        dyn = nb.get("dynamic", {}).get("emulator", {})
+        ops = dyn.get("Effective_ACs", 0) + dyn.get("Effective_MACs", 0)
+        rows.append(f"| `{res['model']}` | {get_entry(res['model']).paper} | {res['samples']} | {_v(res, 'torch')} | "
+                    f"{_v(res, 'lava-float')} | {_v(res, 'lava-fixed')} | {_v(res, 'emulator')} | "
+                    f"{nb.get('static', {}).get('parameter_count', '-'):,} | {ops:,.0f} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true", help="replace the table between the markers in README.md")
+    args = ap.parse_args()
+    text = table()
+    if args.write:
+        readme = ROOT / "README.md"
+        src = readme.read_text()
+        new = re.sub(f"{re.escape(BEGIN)}.*?{re.escape(END)}", f"{BEGIN}\n{text}\n{END}", src, flags=re.S)
+        if new == src and BEGIN not in src:
+            raise SystemExit(f"README.md has no {BEGIN} marker")
+        readme.write_text(new)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
