@@ -11,6 +11,8 @@ above threshold within 24 bits) and the bias within 13-bit mantissa << 7; non-sp
 populations and readouts use e = 0; S is lowered (fewer weight bits, reported) if the threshold
 or bias still does not fit.
 Dequantisation: voltage = v_int / (64*S); readout Dense value = a_int / S.
+Optional (``quantize_plan(split=True)``): every Dense into a population becomes two 8-bit Dense
+stages, the second carrying the rounding residual at a lower exponent (~15-bit weights).
 """
 from __future__ import annotations
 
@@ -95,8 +97,24 @@ def split_bias(b: np.ndarray, name: str) -> np.ndarray:
     return mant << exp
 
 
-def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, float] | None = None) -> FixedPlan:
-    """Quantise every population and Dense stage of ``plan``. With ``input_frac_bits`` = k,
+def split_weights(d: DenseSpec, w: np.ndarray, s: float, e: int, q: np.ndarray) -> tuple[DenseSpec, np.ndarray, int]:
+    """A second 8-bit Dense (same source, target and timing) carrying what the 8-bit weights
+    ``q`` (exponent ``e``) left out of ``w*s``: weights ``lo`` with exponent ``e_lo`` (at least -8,
+    Loihi's range) so that q*2^e + lo*2^e_lo approximates w*s to about 15 bits."""
+    resid = w * s - q * 2.0 ** e
+    rmax = float(np.abs(resid).max())
+    e_lo = max(-8, int(np.ceil(np.log2(rmax / 254)))) if rmax > 0 else e - 8
+    rep = QuantReport(d.name + "+lo", s)
+    lo = quantize_weights(resid / s, s, e_lo, d.name, rep)
+    return replace(d, name=d.name + "+lo", weight=resid / s), lo, e_lo
+
+
+def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, float] | None = None,
+                  split: bool = False) -> FixedPlan:
+    """Quantise every population and Dense stage of ``plan``. ``split``: every Dense into a
+    population gets a second 8-bit Dense with the rounding residual (``split_weights``): about
+    15-bit weights for twice the synapses (the returned ``FixedPlan.plan`` lists the extra
+    stages right after their first halves). With ``input_frac_bits`` = k,
     graded inputs arrive as integers x*2^k and the input Dense uses weight_exp e - k (Lava's
     arithmetic right shift, i.e. floor). ``calibration`` (population -> max |state| in float
     units, e.g. ``RunResult.state_max`` of a float run) caps the scale of populations without a
@@ -104,6 +122,7 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
     _check_finite_plan(plan, calibration)
     weights, wexp, scale, report, msg_unit = {}, {}, {}, {}, {}
     neurons = {}
+    extra: dict[str, DenseSpec] = {}  # split: Dense name -> its residual Dense
     by_dst: dict[str, list[DenseSpec]] = {}
     for d in plan.denses:
         by_dst.setdefault(d.dst, []).append(d)
@@ -146,6 +165,14 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
         for d in incoming:
             weights[d.name] = quantize_weights(effective(d), s, e, name, rep)
             wexp[d.name] = e - (input_frac_bits if d.src == "__input__" else 0)
+            if split and not (d.src in plan.neurons and d.graded(plan.neurons)):
+                lo_spec, lo, e_lo = split_weights(d, effective(d), s, e, weights[d.name])
+                weights[lo_spec.name], wexp[lo_spec.name] = lo, e_lo - (input_frac_bits if d.src == "__input__" else 0)
+                extra[d.name] = lo_spec
+                err = np.abs((weights[d.name] * 2.0 ** e + lo * 2.0 ** e_lo) / s - effective(d)).max()
+                rep.max_abs_weight_error = float(err)
+                rep.weights_zeroed = int(((weights[d.name] == 0) & (lo == 0) & (d.weight != 0)).sum())
+                rep.notes.append(f"{d.name}: split into two 8-bit Dense stages (exponents {e} and {e_lo})")
         du = np.round(spec.du * 4096).astype(np.int64) - 1
         dv = np.round(spec.dv * 4096).astype(np.int64)
         if np.any(du < 0):
@@ -191,6 +218,8 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
     for d in plan.denses:
         if d.dst == OUTPUT and d.src == "__input__" and input_frac_bits:
             wexp[d.name] -= input_frac_bits
+    if extra:
+        plan = replace(plan, denses=[x for d in plan.denses for x in ([d, extra[d.name]] if d.name in extra else [d])])
     return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits, host, msg_unit)
 
 
