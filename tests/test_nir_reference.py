@@ -204,6 +204,24 @@ def test_recurrent_affine_bias_into_cubalif_is_exact():
     assert not np.array_equal(rec2["lif1.lif"], rec["lif1.lif"]) or not np.array_equal(rec2["lif2"], rec["lif2"])
 
 
+@pytest.mark.parametrize("back_edge_first", [False, True])
+def test_affine_fed_by_input_and_back_edge_keeps_its_own_bias_at_t0(back_edge_first):
+    """Input -> Linear -> N(Affine, bias) -> CubaLIF -> R(Affine, bias) -> N: N's own bias is there
+    from t = 0 whatever the order of N's inputs; R's bias only from t = 1."""
+    rng, dt, n = np.random.default_rng(7), 1e-3, 6
+    nodes = {"input": nir.Input(input_type={"input": I([4])}), "f": nir.Linear(weight=rng.normal(0.5, 0.5, (n, 4))),
+             "N": nir.Affine(weight=rng.normal(0.2, 0.4, (n, n)) + np.eye(n), bias=rng.normal(0.1, 0.1, n)),
+             "cuba": _neuron("CubaLIF", n, rng, dt),
+             "R": nir.Affine(weight=rng.normal(-0.3, 0.4, (n, n)), bias=rng.normal(0.0, 0.3, n)),
+             "output": nir.Output(output_type={"output": I([n])})}
+    edges = [("input", "f"), ("f", "N"), ("N", "cuba"), ("cuba", "R"), ("R", "N"), ("cuba", "output")]
+    if back_edge_first:
+        edges = [edges[4]] + edges[:4] + edges[5:]
+    g = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": dt})
+    rec = _check_against_reference(g, spikes_in(2, 40, 4, 0.4, seed=1), dt)
+    assert 0 < rec["cuba"].mean() < 0.9
+
+
 def test_recurrent_bias_into_lif_is_refused():
     """A LIF's constant bias cannot be absent at t = 0 only: the compiler says so, naming the node."""
     g = dense_graph(0, "LIF", "LI", "affine")
