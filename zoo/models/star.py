@@ -11,6 +11,12 @@ Architecture (our reconstruction; the paper's exact network is not public, see
     o_t = kappa * o_{t-1} + readout(s_t)       # readout="li": leaky-integrator readout of the
     y_t = o_t                                  #   hidden spikes, kappa = exp(-dt/tau_out)
 
+Training (zoo/learning/tbptt.py): truncated BPTT K = 1 with one step of lookback (the loss of
+step t backpropagates through step t and step t-1, so SPSG acts on the reset and adaptation
+uses of s_{t-1}); the forecasters' membrane readout is not trained by gradient but set to the
+ridge-regression solution on the membrane states of the training split, in the shipped recipes
+the states the exported network has in Loihi fixed point (``readout_states = "lava-fixed"``).
+
 Variants (the ablation of the paper): ``adaptive`` = per-neuron learnable leak + adaptive
 threshold; ``spsg`` = separated-propagation surrogate gradient. ``plain`` LIF-RSNN has both off
 (fixed homogeneous leak, fixed threshold, plain surrogate); STAR has both on.
@@ -113,12 +119,15 @@ def _entry(name: str, task: str, metric: str, higher: bool, desc: str, **default
                                builder=partial(STARRSNN, **defaults), description=desc))
 
 
+_FORECAST = dict(n_hidden=128, input_scale=10.0, rec_scale=0.2, tau_mem=(0.5, 20.0))  # recipes/star-*.toml
 MACKEY_GLASS = _entry("star-mackey-glass", "mackey_glass", "nrmse", False,
-                      "STAR adaptive recurrent LIF (64), Mackey-Glass tau=17 one-step forecast, TBPTT K=1 + SPSG",
-                      n_inputs=1, n_outputs=1, n_hidden=64)
+                      "STAR adaptive recurrent LIF (128), Mackey-Glass tau=17 one-step forecast, TBPTT K=1 with "
+                      "one step of lookback + SPSG, ridge membrane readout fitted on the fixed-point states",
+                      n_inputs=1, n_outputs=1, **_FORECAST)
 LORENZ = _entry("star-lorenz", "lorenz", "nrmse", False,
-                "STAR adaptive recurrent LIF (64), Lorenz-63 one-step forecast, TBPTT K=1 + SPSG",
-                n_inputs=3, n_outputs=3, n_hidden=64)
+                "STAR adaptive recurrent LIF (128), Lorenz-63 one-step forecast, TBPTT K=1 with one step of "
+                "lookback + SPSG, ridge membrane readout fitted on the fixed-point states",
+                n_inputs=3, n_outputs=3, **_FORECAST)
 GESTURES = _entry("star-gestures", "gestures", "accuracy", True,
                   "STAR adaptive recurrent LIF (128) + LI readout, generated event-camera gestures (8 classes), "
                   "TBPTT K=1 + SPSG", n_inputs=512, n_outputs=8, n_hidden=128, readout="li", tau_out=10.0)
