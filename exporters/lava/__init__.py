@@ -29,13 +29,15 @@ def build_plan(graph: nir.NIRGraph, precision: str = "fixed", dt: float | None =
     return quantize_plan(plan, input_frac_bits, calibration)
 
 
-def run_lava(plan, inputs, record_v: bool = True, batch_size: int | None = None) -> RunResult:
+def run_lava(plan, inputs, record_v: bool = True, batch_size: int | None = None, lava_sinks: bool = False
+             ) -> RunResult:
     """Run in the Lava CPU simulator (imports Lava lazily). ``batch_size``: samples side by side
     per Lava step (1: the one-sample network; None: as many as a byte budget allows, or env
-    ``ZOO_LAVA_BATCH``); every batch size gives the same bits."""
+    ``ZOO_LAVA_BATCH``); every batch size gives the same bits. ``lava_sinks``: record through
+    Lava's RingBuffer (slow read-back) instead of shared-memory recorders."""
     from exporters.lava.build import run_lava as _run
 
-    return _run(plan, inputs, record_v, batch_size)
+    return _run(plan, inputs, record_v, batch_size, lava_sinks)
 
 
 __all__ = ["FixedPlan", "Plan", "RunResult", "build_plan", "compile_plan", "emulate", "quantize_plan", "run_lava"]

@@ -64,16 +64,38 @@ class LavaNetwork:
     spike_sinks: dict[str, Sink] = field(default_factory=dict)
     v_sinks: dict[str, Sink] = field(default_factory=dict)
     out_sink: Sink | None = None
+    segments: dict[str, tuple[SharedMemory, tuple[int, int], str]] = field(default_factory=dict)  # ShmRecorder
+
+    def record(self, sink) -> np.ndarray:
+        """What ``sink`` received, (n, steps) as ``RingBuffer.data``: read from its segment
+        (``ShmRecorder``, which is then unlinked) or through Lava (``RingBuffer``)."""
+        if sink.name not in self.segments:
+            return sink.data.get()
+        shm, shape, dtype = self.segments.pop(sink.name)
+        view = np.ndarray(shape, dtype=dtype, buffer=shm.buf)
+        data = view.T.copy()
+        del view
+        _unlink(shm.name)
+        return data
+
+    def release(self) -> None:
+        """Unlink the recorder segments not read (a run that failed before reading)."""
+        for shm, _, _ in self.segments.values():
+            _unlink(shm.name)
+        self.segments.clear()
 
 
 def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool = True, drain: int = 0,
-          batch: int | None = None) -> LavaNetwork:
+          batch: int | None = None, lava_sinks: bool = False) -> LavaNetwork:
     """Create and connect the Lava processes for ``plan`` fed by ``data`` (n_in, total_steps).
 
     ``batch`` = B: every process holds B samples side by side (``data`` is (B*n_in, steps),
     sample-major) and every Dense stage is a :class:`~exporters.lava.procs.batched_dense.BatchedDense`;
-    ``None``: the one-sample network with Lava's own ``Dense`` / ``DelayDense``."""
+    ``None``: the one-sample network with Lava's own ``Dense`` / ``DelayDense``. Records go to
+    :class:`~exporters.lava.procs.recorder.ShmRecorder` sinks (shared memory, read without
+    Lava's one-message-per-value Var reads) unless ``lava_sinks`` (Lava's ``RingBuffer``)."""
     from exporters.lava.procs.batched_dense import BatchedDense
+    from exporters.lava.procs.recorder import ShmRecorder
 
     fixed = isinstance(plan, FixedPlan)
     base = plan.plan if fixed else plan
@@ -92,6 +114,15 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
                                   v_reset=s.v_reset, da=s.da, ja=s.ja, reset=s.reset, spiking=s.spiking,
                                   latency=s.latency, window=window, drain=drain, name=name, batch=copies)
     net = LavaNetwork(source, {}, neurons)
+
+    def sink(n: int, name: str):
+        if lava_sinks:
+            return Sink(shape=(n,), buffer=total)
+        dtype = "int64" if fixed else "float64"
+        shm = _new_segment(max(1, 8 * n * total))
+        rec = ShmRecorder(shape=(n,), steps=total, segment=shm.name, dtype=dtype, name=f"rec:{name}")
+        net.segments[rec.name] = (shm, (total, n), dtype)
+        return rec
     for d in base.denses:
         if fixed and d.name == plan.host_readout:
             continue
@@ -114,17 +145,17 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
         else:
             neurons[d.src].s_out.connect(dense.s_in)
         if d.dst == OUTPUT:
-            net.out_sink = Sink(shape=(copies * d.weight.shape[0],), buffer=total)
+            net.out_sink = sink(copies * d.weight.shape[0], d.name)
             dense.a_out.connect(net.out_sink.a_in)
         else:
             dense.a_out.connect(neurons[d.dst].a_in)
     for name, s in specs.items():
         if s.spiking:
-            net.spike_sinks[name] = Sink(shape=(copies * s.n,), buffer=total)
+            net.spike_sinks[name] = sink(copies * s.n, f"{name}:s")
             neurons[name].s_out.connect(net.spike_sinks[name].a_in)
         host = fixed and plan.host_readout and next(d for d in base.denses if d.name == plan.host_readout).src == name
         if record_v or host or (base.output_kind == "v" and base.output_src == name):
-            net.v_sinks[name] = Sink(shape=(copies * s.n,), buffer=total)
+            net.v_sinks[name] = sink(copies * s.n, f"{name}:v")
             neurons[name].v_out.connect(net.v_sinks[name].a_in)
     return net
 
@@ -174,19 +205,35 @@ class SegmentManager:
         pass
 
     def create_shared_memory(self, size: int) -> SharedMemory:
-        name = f"{SHM_PREFIX}{os.getpid()}_{next(_COUNTER)}_{secrets.token_hex(4)}"
-        with _LOCK:
-            if _STATE["closed"]:  # an interrupted run is being torn down from another thread
-                raise KeyboardInterrupt
-            shm = SharedMemory(name=name, create=True, size=size)
-            _LIVE[name] = shm
-        self._names.append(name)
+        shm = _new_segment(size)
+        self._names.append(shm.name)
         return shm
 
     def shutdown(self) -> None:
         for name in self._names:
             _unlink(name)
         self._names.clear()
+
+
+def _new_segment(size: int) -> SharedMemory:
+    """A segment named like the channel segments (``zoo_lava_<pid>_...``): an interrupted run's
+    teardown unlinks it with them."""
+    name = f"{SHM_PREFIX}{os.getpid()}_{next(_COUNTER)}_{secrets.token_hex(4)}"
+    # SIGINT is held back while the segment exists but is not yet in _LIVE (a KeyboardInterrupt
+    # there would leak it); a pending Ctrl-C is delivered right after, with the segment tracked
+    blocked = hasattr(signal, "pthread_sigmask")
+    if blocked:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        with _LOCK:
+            if _STATE["closed"]:  # an interrupted run is being torn down from another thread
+                raise KeyboardInterrupt
+            shm = SharedMemory(name=name, create=True, size=size)
+            _LIVE[name] = shm
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    return shm
 
 
 def _unlink(name: str) -> None:
@@ -319,15 +366,17 @@ def lava_session(processes: list):
             signal.signal(signal.SIGINT, old)
 
 
-def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, batch_size: int | None = None
-             ) -> RunResult:
+def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, batch_size: int | None = None,
+             lava_sinks: bool = False) -> RunResult:
     """Run inputs (B, T, *input_shape) through real Lava processes in one run; results aligned
     to the torch steps exactly like :func:`exporters.lava.emulator.emulate`.
 
     ``batch_size`` = B > 1: B samples side by side in every Lava step (:func:`build` with
     ``batch``), the samples in ceil(N/B) consecutive windows (the last one padded with silent
     samples that are dropped); ``1``: the one-sample network (Lava's own Dense), samples laid end
-    to end in windows; ``None``: :func:`default_batch`. All give bit-identical results."""
+    to end in windows; ``None``: :func:`default_batch`. All give bit-identical results.
+    ``lava_sinks``: record with Lava's ``RingBuffer`` (read back one value per message, slow:
+    the network of earlier versions) instead of shared-memory recorders."""
     fixed = isinstance(plan, FixedPlan)
     base = plan.plan if fixed else plan
     x = check_inputs(inputs, base, fixed, plan.input_frac_bits if fixed else 0)
@@ -348,18 +397,24 @@ def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, 
     t0 = time.time()
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt")
     processes: list = []
-    with lava_session(processes):
-        net = build(plan, data, window, record_v, drain, batch=None if batch == 1 else batch)
-        processes.append(net.source)
+    net = None
+    try:
+        with lava_session(processes):
+            net = build(plan, data, window, record_v, drain, batch=None if batch == 1 else batch,
+                        lava_sinks=lava_sinks)
+            processes.append(net.source)
 
-        def read(sink: Sink) -> np.ndarray:  # (batch*n, n_win*window) -> (samples, window, n)
-            a = sink.data.get().reshape(batch, -1, n_win, window).transpose(2, 0, 3, 1)
-            return a.reshape(n_win * batch, window, -1)[:samples]
-        net.source.run(condition=RunSteps(num_steps=n_win * window), run_cfg=cfg)
-        rec_s = {n: read(s).astype(np.int8) for n, s in net.spike_sinks.items()}
-        rec_v = {n: read(s) for n, s in net.v_sinks.items()}
-        out = read(net.out_sink) if net.out_sink is not None else None
-        net.source.stop()  # on any exception or interrupt, lava_session tears the run down instead
+            def read(sink) -> np.ndarray:  # (batch*n, n_win*window) -> (samples, window, n)
+                a = net.record(sink).reshape(batch, -1, n_win, window).transpose(2, 0, 3, 1)
+                return a.reshape(n_win * batch, window, -1)[:samples]
+            net.source.run(condition=RunSteps(num_steps=n_win * window), run_cfg=cfg)
+            rec_s = {n: read(s).astype(np.int8) for n, s in net.spike_sinks.items()}
+            rec_v = {n: read(s) for n, s in net.v_sinks.items()}
+            out = read(net.out_sink) if net.out_sink is not None else None
+            net.source.stop()  # on any exception or interrupt, lava_session tears the run down instead
+    finally:
+        if net is not None:
+            net.release()
     if fixed:
         rec_v = {n: np.rint(r).astype(np.int64) for n, r in rec_v.items()}
         out = np.rint(out).astype(np.int64) if out is not None else None
