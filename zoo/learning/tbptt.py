@@ -27,7 +27,9 @@ e.g. the post-reset membrane u_t, and whose output is the model's output) is not
 gradient; after every batch the model is run once more on that batch (no gradient) and the
 readout is set to the ridge-regression solution ``argmin_W sum_t |W [f_t; 1] - y_t|^2 + lam N |W|^2``
 over the batch's steps after ``readout_washout`` (N: number of steps fitted; the bias is not
-penalised). The hidden weights keep learning by TBPTT through the current readout. With one
+penalised); the readout is also fitted once before the first update, so the hidden weights
+never learn against the random initial readout. The hidden weights keep learning by TBPTT
+through the current readout. With one
 batch per epoch (the forecasting recipes) the final readout is the least-squares readout of
 the final network on the whole training split, the classic reservoir-computing readout.
 ``readout_states = "lava-fixed"`` fits the same ridge readout on the membrane states the model
@@ -79,6 +81,7 @@ class TBPTT:
         if readout_states not in ("torch", "lava-fixed"):
             raise ValueError(f"TBPTT readout_states must be 'torch' or 'lava-fixed', got {readout_states!r}")
         self.readout_states = readout_states
+        self._readout_fitted = False
         if self.readout_ridge < 0 or self.readout_washout < 0:
             raise ValueError("TBPTT readout_ridge and readout_washout must be >= 0")
         if self.readout_ridge > 0:
@@ -108,6 +111,8 @@ class TBPTT:
         xs = time_first(inputs)
         T = xs.shape[0]
         per_step_targets = targets.dim() >= 2 and targets.shape[1] == T
+        if self.readout_ridge > 0 and not self._readout_fitted:
+            self.fit_readout(xs, targets if per_step_targets else None)
         state, total, pending = None, 0.0, 0
         prev = None  # lookback: detached state before step c - 1 (None: the zero initial state)
         for c in range(0, T, self.K):
@@ -166,6 +171,7 @@ class TBPTT:
         w = torch.linalg.solve(f.T @ f + reg, f.T @ y).T  # (D, H + 1)
         ro.weight.copy_(w[:, :-1].to(ro.weight.dtype))
         ro.bias.copy_(w[:, -1].to(ro.bias.dtype))
+        self._readout_fitted = True
 
     def _fixed_point_states(self, xs: torch.Tensor) -> torch.Tensor:
         """(T, B, H) membrane states read by the host readout in Loihi fixed point (emulator)."""
