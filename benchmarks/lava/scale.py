@@ -113,7 +113,8 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_xticks(xs, labels, fontsize=8)
     ax.set_ylabel("Lava wall seconds per sample")
     ax.set_title("Batched Lava runs (same samples, same run of this benchmark)")
-    ax.legend(fontsize=8)
+    ax.set_ylim(top=max(v for v in before + bat if np.isfinite(v)) * 8)
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -124,7 +125,11 @@ def main() -> None:
     ap.add_argument("--ecg", type=int, default=20)
     ap.add_argument("--full-ecg", action="store_true", help="also the whole ECG test set, batched (fixed point)")
     ap.add_argument("--skip-unbatched-ecg", action="store_true")
+    ap.add_argument("--plot-only", action="store_true", help="redraw scale.png from results/scale.json")
     args = ap.parse_args()
+    if args.plot_only:
+        plot(json.loads((OUT / "scale.json").read_text())["rows"], OUT / "scale.png")
+        return
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     rows = [case(f"lif-digits {args.digits} (float)", "lif-digits", args.digits, "float", True, log),
             case(f"hypr-brf-ecg {args.ecg} (fixed)", "hypr-brf-ecg", args.ecg, "fixed", not args.skip_unbatched_ecg,
