@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from zoo.baselines import baseline_rows
 from zoo.claims import claims_section, reconstruction_items
 from zoo.registry import ZooError, get_entry, get_weights
 
@@ -194,7 +195,9 @@ def _sample_count(res: dict[str, Any]) -> str:
 def _headline(res: dict[str, Any]) -> str:
     """One line: the metric per backend on how many test samples."""
     parts = [f"{b} {_fmt(v['value'])}" + (f" (95% interval {_ci(v)})" if v.get("ci95") else "")
-             for b, v in res["backends"].items() if b in ("torch", "lava-fixed") and v.get("value") is not None]
+             + (f" on the first {v['samples']}" if v.get("samples") and v["samples"] != res["samples"] else "")
+             for b, v in res["backends"].items() if b in ("torch", "lava-fixed", "emulator")
+             and v.get("value") is not None]
     return f"**{res['metric']}: {'; '.join(parts)} — {_sample_count(res)}.**"
 
 
@@ -243,6 +246,7 @@ def render(name: str) -> str:
     for b, v in res["backends"].items():
         on = f" (first {v['samples']})" if v.get("samples") and v["samples"] != res["samples"] else ""
         lines.append(f"| {b}{on} | {_fmt(v['value'])} | {_ci(v)} | {_fmt(v['seconds'])} |")
+    lines += ["", "### Baselines (same task)", ""] + baseline_rows(name, meta.get("task", {}).get("name", entry.task))
     lines += ["", "### Agreement (after latency alignment)", "", f"On {_sample_count(res)}:", "",
               "| measure | value |", "| --- | --- |"]
     for k, v in res.get("agreement", {}).items():
