@@ -167,3 +167,18 @@ def test_default_batch_budget_and_env(graph_and_inputs, monkeypatch):
         lava_build.default_batch(plan, 3)
     with pytest.raises(ValueError, match="batch_size"):
         run_lava(plan, spikes_in(2, 3, 4), batch_size=0)
+
+
+def test_records_fall_back_to_lava_sinks_when_shared_memory_is_short(graph_and_inputs, monkeypatch):
+    """Recorder segments that would not fit /dev/shm: the run uses Lava's RingBuffer sinks (same bits)."""
+    from exporters.lava import build as lava_build
+
+    g, x = graph_and_inputs
+    plan = build_plan(g, "fixed")
+    assert lava_build._shm_fits(1)
+    used = []
+    real_build = lava_build.build
+    monkeypatch.setattr(lava_build, "_shm_fits", lambda nbytes: False)
+    monkeypatch.setattr(lava_build, "build", lambda *a, **kw: used.append(kw["lava_sinks"]) or real_build(*a, **kw))
+    _same(run_lava(plan, x[:2], batch_size=2), emulate(plan, x[:2]))
+    assert used == [True]

@@ -236,6 +236,15 @@ def _new_segment(size: int) -> SharedMemory:
     return shm
 
 
+def _shm_fits(nbytes: int) -> bool:
+    """True when ``nbytes`` of recorder segments fit twice into the free shared memory."""
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return True  # no /dev/shm to ask (SharedMemory still works where the OS provides it)
+    return 2 * nbytes <= st.f_bavail * st.f_frsize
+
+
 def _unlink(name: str) -> None:
     with _LOCK:
         shm = _LIVE.pop(name, None)
@@ -394,6 +403,9 @@ def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, 
     # Lava step w*window + t carries step t of samples w*batch .. w*batch + batch-1, sample-major
     data = padded.reshape(n_win, batch, window, base.n_in).transpose(1, 3, 0, 2).reshape(batch * base.n_in,
                                                                                           n_win * window)
+    if not lava_sinks and not _shm_fits(8 * n_win * window * batch * (
+            2 * sum(s.n for s in base.neurons.values()) + max(d.weight.shape[0] for d in base.denses))):
+        lava_sinks = True  # records larger than the free /dev/shm: Lava's RingBuffer sinks (slower, same bits)
     t0 = time.time()
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt")
     processes: list = []
