@@ -243,7 +243,7 @@ def test_workers_shard_only_lava_unless_asked(monkeypatch):
     monkeypatch.setattr(zd, "sharded_outputs", no_shard)
     res = ev.evaluate("lif-digits", 8, ("torch", "emulator"), workers=2)
     assert res["backends"]["emulator"]["value"] is not None
-    small, large = ev.auto_workers(48, 18, cpus=2), ev.auto_workers(2000, 1300, cpus=2)
+    small, large = ev.auto_workers(300, 18, cpus=2), ev.auto_workers(2000, 1300, cpus=2)
     assert small == 1 and large == 2 and ev.auto_workers(2000, 1300, cpus=1) == 1
 
 

@@ -86,10 +86,12 @@ def spike_match(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return eq / sum(np.asarray(a[k]).size for k in keys)
 
 
-# Measured by `python -m benchmarks.distributed.eval_sharding` (results/eval_sharding.json, lif-digits,
-# 48 samples x 18 steps, 2 shared cores): one Lava process costs ~19 ms per step, and a second worker
-# adds ~21 s of start-up (Lava import, compile, fork); sharding pays only beyond ~42 s of Lava work.
-LAVA_SECONDS_PER_STEP = 0.019
+# Measured: batched Lava costs ~0.04 ms per sample-step on long runs (hypr-brf-ecg 141 x 1300 steps in
+# 7.1 s) and 0.4 ms on short ones where start-up dominates (lif-digits 300 x 16 in 2.0 s; both
+# `python -m benchmarks.lava.scale`, results/scale.json); we take 0.1 ms. A second worker adds ~21 s of start-up
+# (Lava import, compile, fork; `python -m benchmarks.distributed.eval_sharding`). Sharding pays only
+# beyond ~42 s of Lava work: rarely since runs are batched.
+LAVA_SECONDS_PER_STEP = 0.0001
 WORKER_STARTUP_SECONDS = 21.0
 
 
