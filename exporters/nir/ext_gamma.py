@@ -131,4 +131,4 @@ def gamma_net_graph(model: nn.Module, dt: float, input_shape: tuple[int, ...] | 
     return nodes, edges
 
 
-GRAPH_EXPORTERS["GammaNet"] = gamma_net_graph  # replaces the same-step-spill exporter of zoo_models
+GRAPH_EXPORTERS["GammaNet"] = gamma_net_graph
