@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -87,18 +86,13 @@ def _output_path(path: str) -> Path:
 
 def _write_npz(out: Path, res: dict[str, np.ndarray]) -> None:
     """Atomic: a temporary file in the same directory renamed over ``out`` (never half-written)."""
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npz", dir=out.parent)
-        with os.fdopen(fd, "wb") as f:
+    from exporters.nir.io import atomic_write
+
+    def save(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             np.savez(f, **res)
-        os.replace(tmp, out)
-        tmp = None
-    except OSError as exc:
-        raise ZooError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+
+    atomic_write(out, save, suffix=".npz")
 
 
 def describe(graph, dt: float) -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 import nir
 
@@ -19,11 +20,17 @@ def write(path: str | Path, graph: nir.NIRGraph) -> Path:
         raise NIRError(f"cannot write {path}: it is a directory")
     if not path.parent.exists():
         raise NIRError(f"cannot write {path}: directory {path.parent} does not exist")
+    return atomic_write(path, lambda tmp: nir.write(tmp, graph))
+
+
+def atomic_write(path: Path, write: Callable[[str], None], suffix: str = ".tmp") -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it over ``path``: the
+    file is never half-written; an OSError is one :class:`NIRError` line naming ``path``."""
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
         os.close(fd)
-        nir.write(tmp, graph)
+        write(tmp)
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
