@@ -11,7 +11,10 @@ and the recurrent state. Peak process RSS is also reported, but it is dominated 
 Python/torch runtime (~hundreds of MB) and by allocator caching, so the ratio is computed
 on the activation and training-state bytes.
 
-    python -m benchmarks.star.memory [--T 1000] [--batch 8] [--hidden 64]
+K = 1 is measured with the shipped reading (``--lookback 1``: one step of backpropagation into the
+previous step, ``zoo/learning/tbptt.py``); ``--lookback 0`` measures the fully detached variant.
+
+    python -m benchmarks.star.memory [--T 1000] [--batch 8] [--hidden 64] [--lookback 1]
 """
 from __future__ import annotations
 
@@ -74,11 +77,13 @@ class SavedTensorMeter:
         self._ctx.__exit__(*exc)
 
 
-def measure(K: int, x: torch.Tensor, y: torch.Tensor, hidden: int) -> dict:
+def measure(K: int, x: torch.Tensor, y: torch.Tensor, hidden: int, lookback: int = 1) -> dict:
+    """Peak autograd-saved bytes of one training step (TBPTT with K, or full BPTT when K = T)."""
     torch.manual_seed(0)
     model = STARRSNN(n_inputs=1, n_outputs=1, n_hidden=hidden, variant="star", input_scale=3.0)
     T = x.shape[1]
-    learner = make_learner("tbptt", model, get_task("mackey_glass"), K=K, update_every=1 if K == 1 else None, lr=1e-3)
+    learner = make_learner("tbptt", model, get_task("mackey_glass"), K=K, update_every=1 if K == 1 else None, lr=1e-3,
+                           lookback=lookback if K == 1 else 0)
     params = {p.untyped_storage().data_ptr() for p in model.parameters()} | \
              {b.untyped_storage().data_ptr() for b in model.buffers()} | \
              {x.untyped_storage().data_ptr(), y.untyped_storage().data_ptr()}
@@ -88,7 +93,7 @@ def measure(K: int, x: torch.Tensor, y: torch.Tensor, hidden: int) -> dict:
     with SavedTensorMeter(params) as meter:
         loss = learner.step((x, y))["loss"]
     seconds = time.time() - t0
-    return {"K": K, "T": T, "batch": x.shape[0], "hidden": hidden, "loss": loss,
+    return {"K": K, "lookback": lookback if K == 1 else 0, "T": T, "batch": x.shape[0], "hidden": hidden, "loss": loss,
             "peak_saved_activation_bytes": meter.peak, "leak_check_live_bytes_after": meter.live,
             "param_grad_adam_bytes": 4 * param_bytes, "state_bytes": state_bytes,
             "peak_total_bytes": meter.peak + 4 * param_bytes + state_bytes, "seconds": seconds,
@@ -100,14 +105,15 @@ def main() -> None:
     ap.add_argument("--T", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--lookback", type=int, default=1, choices=(0, 1), help="K=1 lookback (1 = shipped reading)")
     ap.add_argument("--sweep", action="store_true", help="also measure T = 125, 250, 500, 1000 and plot")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.sweep:
-        sweep(args.batch, args.hidden)
+        sweep(args.batch, args.hidden, args.lookback)
     x, y = get_task("mackey_glass").load("train", steps=args.T, stride=args.T // 4)
     x, y = x[:args.batch].contiguous(), y[:args.batch].contiguous()
-    k1 = measure(1, x, y, args.hidden)   # K=1 first so its RSS high-water mark is not polluted
+    k1 = measure(1, x, y, args.hidden, args.lookback)   # K=1 first so its RSS high-water mark is not polluted
     full = measure(args.T, x, y, args.hidden)
     out = {"K=1": k1, "BPTT": full,
            "ratio_activation": full["peak_saved_activation_bytes"] / k1["peak_saved_activation_bytes"],
@@ -122,7 +128,7 @@ def main() -> None:
     save_json(f"memory_T{args.T}_B{x.shape[0]}.json", out)  # windows available may cap the batch
 
 
-def sweep(batch: int, hidden: int) -> None:
+def sweep(batch: int, hidden: int, lookback: int) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -132,7 +138,7 @@ def sweep(batch: int, hidden: int) -> None:
     for T in (125, 250, 500, 1000):
         x, y = get_task("mackey_glass").load("train", steps=T, stride=T // 4)
         x, y = x[:batch].contiguous(), y[:batch].contiguous()
-        rows.append({"T": T, "K=1": measure(1, x, y, hidden), "BPTT": measure(T, x, y, hidden)})
+        rows.append({"T": T, "K=1": measure(1, x, y, hidden, lookback), "BPTT": measure(T, x, y, hidden)})
         print(f"T={T:5d}: K=1 {rows[-1]['K=1']['peak_total_bytes'] / 2**20:.3f} MiB, "
               f"BPTT {rows[-1]['BPTT']['peak_total_bytes'] / 2**20:.3f} MiB (total, B={x.shape[0]})", flush=True)
     save_json(f"memory_sweep_B{batch}.json", rows)
