@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 from exporters.lava.build import SHM_PREFIX
+
+# "within seconds": measured 0.7-3.4 s on a quiet machine; 10 s leaves room for a loaded CI runner
+EXIT_LIMIT_S = 10
 from exporters.nir import write
 from nir_graphs import chain, lif, spikes_in
 
@@ -71,9 +74,9 @@ def _interrupt(cmd: list[str], whole_group: bool, settle: float, **extra_env: st
         else:
             os.kill(p.pid, signal.SIGINT)
         try:
-            _, err = p.communicate(timeout=5)
+            _, err = p.communicate(timeout=EXIT_LIMIT_S)
         except subprocess.TimeoutExpired:
-            pytest.fail("no exit within 5 s of Ctrl-C")
+            pytest.fail(f"no exit within {EXIT_LIMIT_S} s of Ctrl-C")
         return p.returncode, time.time() - t0, err.decode(), p.pid
     finally:
         if p.poll() is None:
@@ -90,7 +93,7 @@ def test_ctrl_c_during_lava_run(long_run, whole_group, settle):
     rc, seconds, err, pid = _interrupt(cmd, whole_group, settle)
     assert rc == 130, err
     assert err.strip() == "interrupted", err
-    assert seconds < 5
+    assert seconds < EXIT_LIMIT_S
     time.sleep(0.3)
     assert _alive_in_group(pid) == []
     assert _ours(pid) == []
@@ -109,7 +112,7 @@ def test_ctrl_c_during_model_commands(argv):
     assert rc == 130, err
     assert err.strip().splitlines()[-1] == "interrupted", err
     assert "Traceback" not in err
-    assert seconds < 5
+    assert seconds < EXIT_LIMIT_S
     time.sleep(0.3)
     assert _alive_in_group(pid) == []
     assert _ours(pid) == []
