@@ -15,10 +15,11 @@ import pytest
 
 from exporters.lava.build import SHM_PREFIX
 
-# "within seconds": measured 0.7-3.4 s on a quiet machine; 10 s leaves room for a loaded CI runner
-EXIT_LIMIT_S = 10
 from exporters.nir import write
 from nir_graphs import chain, lif, spikes_in
+
+# "within seconds": measured 0.7-3.4 s on a quiet machine; 10 s leaves room for a loaded CI runner
+EXIT_LIMIT_S = 10
 
 ROOT = Path(__file__).resolve().parent.parent
 SHM = Path("/dev/shm")
