@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from exporters.lava.build import SHM_PREFIX
-
 from exporters.nir import write
 from nir_graphs import chain, lif, spikes_in
 
