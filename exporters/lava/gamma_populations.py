@@ -31,6 +31,7 @@ from exporters.lava.plan import NeuronSpec
 from exporters.lava.populations import PopulationKind, register_kind, register_spec
 from exporters.nir.ext_gamma import SIGMA_DELTA, refractory_steps_of, sigma_delta_params
 from exporters.nir.io import NIRError
+from zoo.numerics import ACT_SHIFT, saturate, shl, shr0
 
 LI_CHAIN = "li_chain"
 FRAC_BITS = 16  # fractional bits of the fixed-point chain coefficients
@@ -54,15 +55,6 @@ def chain_spec(head: str, members: list[nir.LI], dt: float, latency: int, sigma_
     return spec, gain
 
 
-def _shr0(x: np.ndarray, k: int) -> np.ndarray:
-    """Divide by 2^k rounding toward zero (Lava's decay convention)."""
-    return np.sign(x) * np.right_shift(np.abs(x), k)
-
-
-def _clip24(x: np.ndarray) -> np.ndarray:
-    return np.clip(x, -(2 ** 23) + 1, 2 ** 23 - 1)
-
-
 def _chain_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
     n, K = p["n"], p["K"]
     if p["sigma_in"]:
@@ -74,25 +66,25 @@ def _chain_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarr
     for k in range(K):
         rows, prev = slice(k * n, (k + 1) * n), slice((k - 1) * n, k * n)
         if fixed:
-            drive = np.left_shift(inp[:, rows], 6) if k == 0 else _shr0(p["g"][rows] * b[:, prev], FRAC_BITS)
-            b[:, rows] = _clip24(_shr0(b[:, rows] * ((1 << FRAC_BITS) - p["dv"][rows]), FRAC_BITS) + drive
+            drive = shl(inp[:, rows], ACT_SHIFT) if k == 0 else shr0(p["g"][rows] * b[:, prev], FRAC_BITS)
+            b[:, rows] = saturate(shr0(b[:, rows] * ((1 << FRAC_BITS) - p["dv"][rows]), FRAC_BITS) + drive
                                  + p["bias"][rows])
         else:
             drive = inp[:, rows] if k == 0 else p["g"][rows] * b[:, prev]
             b[:, rows] = b[:, rows] * (1.0 - p["dv"][rows]) + drive + p["bias"][rows]
-    state["v"][:] = _shr0(b, p["msg_shift"]) if fixed else b
+    state["v"][:] = shr0(b, p["msg_shift"]) if fixed else b
     return np.zeros(b.shape, dtype=bool)
 
 
 def _sigma_delta_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
-    x = (np.left_shift(a_in, 6) + p["bias"]) if fixed else a_in + p["bias"]
+    x = (shl(a_in, ACT_SHIFT) + p["bias"]) if fixed else a_in + p["bias"]
     e = np.maximum(x, 0) - state["r"]
     send = (np.abs(e) >= p["theta"]) & (state["q"] <= 0)
     s = np.where(send, e, 0)
     state["q"][:] = np.where(send, p["n_ref"] - 1, np.maximum(state["q"] - 1, 0))
     if fixed:  # send the change of the quantised reconstruction: receivers sum to r >> k, no drift
         k = p["msg_shift"]
-        state["v"][:] = _shr0(state["r"] + s, k) - _shr0(state["r"], k)
+        state["v"][:] = shr0(state["r"] + s, k) - shr0(state["r"], k)
     else:
         state["v"][:] = s
     state["r"] += s

@@ -22,37 +22,25 @@ from __future__ import annotations
 
 import numpy as np
 
-UV_BITS = 24
-MAX_UV = 2 ** (UV_BITS - 1)
-DECAY_SHIFT = 12
-DECAY_UNITY = 2 ** DECAY_SHIFT
-ACT_SHIFT = 6
-VTH_SHIFT = 6
+from zoo.numerics import ACT_SHIFT, DECAY_UNITY, VTH_SHIFT, decay, saturate, shl, wrap
+
 RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
-
-
-def _decay_fixed(x: np.ndarray, factor: np.ndarray) -> np.ndarray:
-    prod = x.astype(np.int64) * factor.astype(np.int64)
-    return (np.sign(prod) * np.right_shift(np.abs(prod), DECAY_SHIFT)).astype(np.int64)
 
 
 def step_fixed(u: np.ndarray, v: np.ndarray, a: np.ndarray, a_in: np.ndarray, du: np.ndarray, dv: np.ndarray,
                vth: np.ndarray, bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, da: np.ndarray,
                ja: np.ndarray, reset: int, spiking: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One fixed-point step; arrays broadcast over a leading batch axis. Returns (u, v, a, s)."""
-    cur = _decay_fixed(u, DECAY_UNITY - (du + 1)) + np.left_shift(a_in.astype(np.int64), ACT_SHIFT) + bias_u
-    cur = np.where(cur > MAX_UV, cur - 2 * MAX_UV, cur)
-    cur = np.where(cur <= -MAX_UV, cur + 2 * MAX_UV, cur)
-    volt = _decay_fixed(v, DECAY_UNITY - dv) + cur + bias_v
-    volt = np.clip(volt, -MAX_UV + 1, MAX_UV - 1)
+    cur = wrap(decay(u, DECAY_UNITY - (du + 1)) + shl(a_in, ACT_SHIFT) + bias_u)
+    volt = saturate(decay(v, DECAY_UNITY - dv) + cur + bias_v)
     if spiking:
-        eff_vth = np.left_shift(vth.astype(np.int64), VTH_SHIFT) + a
+        eff_vth = shl(vth, VTH_SHIFT) + a
         s = volt > eff_vth
         if reset == RESET_CODES["zero"]:
             volt = np.where(s, v_reset, volt)
         elif reset == RESET_CODES["subtract"]:
             volt = np.where(s, volt - eff_vth, volt)
-        a = np.clip(_decay_fixed(a, DECAY_UNITY - da) + ja * s, -MAX_UV + 1, MAX_UV - 1)
+        a = saturate(decay(a, DECAY_UNITY - da) + ja * s)
     else:
         s = np.zeros(volt.shape, dtype=bool)
     return cur.astype(np.int32), volt.astype(np.int32), np.asarray(a, dtype=np.int32), s

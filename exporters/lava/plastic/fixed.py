@@ -8,28 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DECAY_BITS = 12  # decays/leaks are 12-bit registers: alpha = alpha_q / 2**12
-
-
-def saturate(x: np.ndarray, bits: int, signed: bool = True) -> np.ndarray:
-    """Clip to a ``bits``-wide signed (two's complement) or unsigned register."""
-    if signed:
-        return np.clip(x, -(2 ** (bits - 1)) + 1, 2 ** (bits - 1) - 1)
-    return np.clip(x, 0, 2 ** bits - 1)
-
-
-def shift_round(x: np.ndarray, n: int) -> np.ndarray:
-    """``x * 2**-n`` rounded to nearest (ties up); ``n <= 0`` shifts left exactly."""
-    x = np.asarray(x, dtype=np.int64)
-    if n <= 0:
-        return np.left_shift(x, -n)
-    return np.right_shift(x + (1 << (n - 1)), n)
-
-
-def decay(x: np.ndarray, alpha_q: np.ndarray | int) -> np.ndarray:
-    """``alpha * x`` with a 12-bit ``alpha_q``, truncated toward zero (Lava's LIF decay)."""
-    prod = np.asarray(x, dtype=np.int64) * np.asarray(alpha_q, dtype=np.int64)
-    return np.sign(prod) * np.right_shift(np.abs(prod), DECAY_BITS)
+from zoo.numerics import DECAY_BITS, decay, saturate, shift_round, to_fixed  # noqa: F401  (the Loihi arithmetic)
 
 
 def stochastic_shift(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -42,11 +21,6 @@ def stochastic_shift(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
         return np.left_shift(x, -n)
     r = rng.integers(0, 1 << n, size=x.shape, dtype=np.int64)
     return np.right_shift(x + r, n)
-
-
-def to_fixed(x: np.ndarray | float, frac_bits: int) -> np.ndarray:
-    """Round a real value to ``frac_bits`` fractional bits."""
-    return np.rint(np.asarray(x, dtype=np.float64) * 2.0 ** frac_bits).astype(np.int64)
 
 
 def exp_lut(in_frac: int, out_frac: int, span: float = 16.0) -> np.ndarray:
