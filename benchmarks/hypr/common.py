@@ -36,6 +36,13 @@ def evaluate(model, task, x, y, batch: int = 256) -> float:
     return task.metric(torch.cat(outs), y)
 
 
+def train_epoch(learner, x: torch.Tensor, y: torch.Tensor, batch_size: int, gen: torch.Generator) -> float:
+    """One pass over (x, y) in a random order drawn from ``gen``; mean training loss of the batches."""
+    order = torch.randperm(len(x), generator=gen)
+    losses = [learner.step((x[idx], y[idx]))["loss"] for idx in order.split(batch_size)]
+    return sum(losses) / len(losses)
+
+
 def run(task_name: str, neuron: str, rule: str, seed: int = 0, epochs: int = 2, batch_size: int = 16,
         lr: float = 0.05, lam: int = 50, n_train: int | None = None, n_test: int | None = None,
         n_hidden: int = 36, gain: float | None = None, task_params: dict | None = None,
@@ -55,12 +62,11 @@ def run(task_name: str, neuron: str, rule: str, seed: int = 0, epochs: int = 2, 
     gen = torch.Generator().manual_seed(seed)
     hist, t0, train_time = [], time.time(), 0.0
     for ep in range(epochs):
-        order = torch.randperm(len(xtr), generator=gen)
         t1 = time.time()
-        losses = [learner.step((xtr[idx], ytr[idx]))["loss"] for idx in order.split(batch_size)]
+        loss = train_epoch(learner, xtr, ytr, batch_size, gen)
         train_time += time.time() - t1
         acc = evaluate(model, task, xte, yte)
-        hist.append({"epoch": ep + 1, "loss": sum(losses) / len(losses), "test": acc, "time": round(time.time() - t0, 1)})
+        hist.append({"epoch": ep + 1, "loss": loss, "test": acc, "time": round(time.time() - t0, 1)})
         log(f"[{task_name} {neuron} {rule} lam={lam} seed={seed}] epoch {ep + 1}/{epochs} loss {hist[-1]['loss']:.4f} "
             f"test {acc:.4f} ({time.time() - t0:.0f}s)")
         if time_budget and time.time() - t0 > time_budget:

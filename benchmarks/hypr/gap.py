@@ -1,0 +1,130 @@
+"""BPTT vs HYPR accuracy gap per neuron (BRF, SE-adLIF, ALIF) on ECG-QTDB, with learning curves
+(issue 19, item 3).
+
+    python -m benchmarks.hypr.gap [--epochs 15] [--seeds 0 1 2] [--out gap_ecg] [--report-only]
+
+Every (neuron, rule, seed) run trains for the same fixed number of epochs with the same
+hyper-parameters for BPTT and HYPR (no tuning for either: gains from ``common.DEFAULT_GAIN``, one
+lr, linear decay to ``lr_final_frac * lr``). Validation = the LAST ``--n-val`` sequences of the
+ECG training file, held out; training = the first ``--n-train`` of the rest; test = the whole
+test file. All three are cropped to the first ``--steps`` steps. After every epoch the run
+records val and test per-step accuracy. Nothing is chosen on test: the report gives test at the
+final epoch and test at the epoch of best val.
+
+Resumable: one JSON per run in ``results/<out>/``, rewritten after every epoch; a finished run
+whose config matches is skipped, an unfinished one is restarted from scratch. Runs go seed by
+seed, so a stopped benchmark still leaves complete seeds. The report (``gap_report.py``) writes
+``results/<out>.json|md|png``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks.hypr.common import DEFAULT_GAIN, N_OUT, evaluate, make_learner, train_epoch
+from zoo.models.hypr import RecurrentSNN
+from zoo.tasks import get_task
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CONFIG_KEYS = ("epochs", "n_train", "n_val", "steps", "lam", "lr", "lr_final_frac", "batch_size", "n_hidden")
+
+
+def split_ecg(n_train: int, n_val: int, steps: int | None) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """train = first ``n_train`` training sequences, val = last ``n_val`` (disjoint), test = all."""
+    task = get_task("ecg")
+    x, y = task.load("train", steps=steps)
+    if n_train + n_val > len(x):
+        raise ValueError(f"--n-train {n_train} + --n-val {n_val} exceeds the {len(x)} ECG training sequences")
+    xte, yte = task.load("test", steps=steps)
+    return {"train": (x[:n_train], y[:n_train]), "val": (x[len(x) - n_val:], y[len(y) - n_val:]),
+            "test": (xte, yte)}
+
+
+def run_one(data: dict, neuron: str, rule: str, seed: int, cfg: dict[str, Any], path: Path,
+            log=print) -> dict[str, Any]:
+    """Train one model for ``cfg['epochs']`` epochs; write ``path`` after every epoch."""
+    torch.manual_seed(seed)
+    task = get_task("ecg")
+    xtr, ytr = data["train"]
+    gain = DEFAULT_GAIN[neuron]
+    model = RecurrentSNN(xtr.shape[-1], cfg["n_hidden"], N_OUT["ecg"], neuron=neuron, w_in_gain=gain,
+                         w_rec_gain=gain)
+    steps = cfg["epochs"] * math.ceil(len(xtr) / cfg["batch_size"])
+    learner = make_learner(rule, model, task, lam=cfg["lam"], lr=cfg["lr"], total_steps=steps,
+                           lr_final_frac=cfg["lr_final_frac"])
+    gen = torch.Generator().manual_seed(seed)
+    rec = {"neuron": neuron, "rule": rule, "seed": seed, "config": cfg, "complete": False, "history": []}
+    t0, c0 = time.time(), time.process_time()
+    for ep in range(cfg["epochs"]):
+        t1, c1 = time.time(), time.process_time()
+        loss = train_epoch(learner, xtr, ytr, cfg["batch_size"], gen)
+        train_wall, train_cpu = time.time() - t1, time.process_time() - c1
+        h = {"epoch": ep + 1, "loss": loss, "val": evaluate(model, task, *data["val"]),
+             "test": evaluate(model, task, *data["test"]), "train_wall_s": round(train_wall, 2),
+             "train_cpu_s": round(train_cpu, 2), "wall_s": round(time.time() - t0, 1),
+             "cpu_s": round(time.process_time() - c0, 1)}
+        rec["history"].append(h)
+        rec["complete"] = ep + 1 == cfg["epochs"]
+        path.write_text(json.dumps(rec, indent=1))
+        log(f"[ecg {neuron} {rule} seed={seed}] epoch {ep + 1}/{cfg['epochs']} loss {loss:.4f} "
+            f"val {h['val']:.4f} test {h['test']:.4f} (train {train_wall:.1f}s wall / {train_cpu:.1f}s cpu, "
+            f"total {h['wall_s']:.0f}s)", flush=True)
+    return rec
+
+
+def load_done(path: Path, cfg: dict[str, Any]) -> dict[str, Any] | None:
+    """The stored run if it is complete and was made with ``cfg``, else None."""
+    if not path.exists():
+        return None
+    rec = json.loads(path.read_text())
+    return rec if rec.get("complete") and rec.get("config") == cfg else None
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--neurons", nargs="+", default=["brf", "seadlif", "alif"])
+    ap.add_argument("--rules", nargs="+", default=["bptt", "hypr"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--n-train", type=int, default=192)
+    ap.add_argument("--n-val", type=int, default=118)
+    ap.add_argument("--steps", type=int, default=500, help="crop every sequence to its first STEPS steps")
+    ap.add_argument("--lam", type=int, default=100, help="HYPR sub-sequence length (as the hypr-*-ecg recipes)")
+    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--lr-final-frac", type=float, default=0.1)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--n-hidden", type=int, default=36)
+    ap.add_argument("--window", type=int, default=3, help="plateau check: mean val of the last WINDOW epochs "
+                    "vs the WINDOW before")
+    ap.add_argument("--plateau-tol", type=float, default=1.0, help="plateau if |val change| < TOL points")
+    ap.add_argument("--out", default="gap_ecg")
+    ap.add_argument("--report-only", action="store_true", help="only rebuild the report from stored runs")
+    args = ap.parse_args(argv)
+    from benchmarks.hypr.gap_report import report
+
+    torch.set_num_threads(1)
+    cfg = {k: getattr(args, k) for k in CONFIG_KEYS}
+    run_dir = RESULTS / args.out
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        data = split_ecg(args.n_train, args.n_val, args.steps)
+        for seed in args.seeds:
+            for neuron in args.neurons:
+                for rule in args.rules:
+                    path = run_dir / f"{neuron}-{rule}-s{seed}.json"
+                    if load_done(path, cfg) is None:
+                        run_one(data, neuron, rule, seed, cfg, path)
+    runs = [r for r in (load_done(run_dir / f"{n}-{r}-s{s}.json", cfg) for s in args.seeds
+                        for n in args.neurons for r in args.rules) if r is not None]
+    return report(runs, args.neurons, args.rules, cfg, RESULTS / args.out, window=args.window,
+                  tol=args.plateau_tol)
+
+
+if __name__ == "__main__":
+    main()
