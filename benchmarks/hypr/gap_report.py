@@ -64,7 +64,7 @@ def markdown(cells: list[dict], rules: list[str], cfg: dict, window: int, tol: f
     for e in cells:
         for rule in rules:
             c = e[rule]
-            ch = ", ".join(f"{v:+.2f}" for v in c["val_change"])
+            ch = ", ".join("n/a" if v != v else f"{v:+.2f}" for v in c["val_change"])  # nan: too few epochs
             lines.append(f"| {e['neuron']} | {rule} | {pm(c['final_test'])} | {pm(c['test_at_best_val'])} | "
                          f"{ch} | {'yes' if c['plateaued'] else 'no'} |")
         if "gap_final_test" in e:
