@@ -2,7 +2,8 @@
 
 Per population (a Lava process): neurons; fan-in (non-zero incoming weights per neuron, mean and
 max); synaptic memory at the widths used (8-bit weights of every incoming Dense stage, stored as
-full matrices as Lava's ``Dense`` stores them, plus one ``weight_exp`` byte per stage); neuron
+full matrices as Lava's ``Dense`` stores them; a convolution stage stores its kernels only, shared
+by every position; plus one ``weight_exp`` byte per stage); neuron
 state memory (registers of :func:`zoo.metrics.population_bytes`); messages sent per step,
 measured on the given run (spikes of spiking populations; graded populations send every
 non-zero value); and an estimate of Loihi 2 neuro-cores.
@@ -46,6 +47,23 @@ def _messages_per_step(name: str, run: Any) -> float | None:
     return float(np.count_nonzero(a) / max(1, b * t))
 
 
+def _fan_in(fplan: Any, d: Any) -> np.ndarray:
+    """Nonzero incoming weights per target neuron of one stage (a convolution stage: nonzero kernel taps
+    that land inside the input, through every kernel of its chain)."""
+    if hasattr(d, "ops"):
+        from exporters.lava.linear_map import fan_in
+
+        return fan_in(fplan.int_ops(d))
+    return (np.asarray(fplan.weights[d.name]) != 0).sum(axis=1)
+
+
+def _stored_weights(fplan: Any, d: Any) -> int:
+    """Weights a stage stores: a Dense matrix's entries, or every kernel value of a convolution stage."""
+    if hasattr(d, "ops"):
+        return int(sum(np.size(getattr(op, "weight", op)) for op in fplan.int_ops(d)))
+    return int(np.asarray(fplan.weights[d.name]).size)
+
+
 def deployment(fplan: Any, run: Any = None) -> dict[str, Any]:
     """Per-population resources of a :class:`exporters.lava.quantize.FixedPlan` and the Loihi 2
     core estimate; ``run`` (an emulator or Lava fixed-point :class:`RunResult`) supplies the
@@ -53,12 +71,9 @@ def deployment(fplan: Any, run: Any = None) -> dict[str, Any]:
     plan = fplan.plan
     rows = []
     for name, spec in fplan.neurons.items():
-        incoming = [d for d in plan.denses if d.dst == name]
-        nnz = sum((np.asarray(fplan.weights[d.name]) != 0).sum(axis=1) for d in incoming
-                  if d.name in fplan.weights) if incoming else np.zeros(spec.n)
-        nnz = np.asarray(nnz, dtype=np.int64).reshape(-1) if np.size(nnz) else np.zeros(spec.n, dtype=np.int64)
-        syn_bits = sum(int(np.asarray(fplan.weights[d.name]).size) * WEIGHT_BITS + 8 * WEIGHT_EXP_BYTES
-                       for d in incoming if d.name in fplan.weights)
+        incoming = [d for d in plan.denses if d.dst == name and d.name in fplan.weights]
+        nnz = sum((_fan_in(fplan, d) for d in incoming), np.zeros(spec.n, dtype=np.int64))
+        syn_bits = sum(_stored_weights(fplan, d) * WEIGHT_BITS + 8 * WEIGHT_EXP_BYTES for d in incoming)
         state_bytes = population_bytes(spec)
         synapses = int(nnz.sum())
         cores = max(1, math.ceil(spec.n / LOIHI2["neurons_per_core"]),

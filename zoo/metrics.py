@@ -195,7 +195,8 @@ def synaptic_operations(plan: Any, inputs: np.ndarray, activity: Mapping[str, np
     out = {"Dense": 0.0, "Effective_MACs": 0.0, "Effective_ACs": 0.0, "stages": {}}
     for d in plan.denses:
         # a stage absent from the integer weights is computed on the host (e.g. a membrane readout)
-        w = np.asarray(weights[d.name] if weights is not None and d.name in weights else d.weight)
+        w = weights[d.name] if weights is not None and d.name in weights else None
+        w = d.expand(w) if hasattr(d, "expand") else np.asarray(d.weight if w is None else w)  # conv stage: its matrix
         if d.src == INPUT:
             src = x
             binary = bool(np.isin(src, (0, 1)).all())

@@ -3,7 +3,9 @@
 Same plan, same quantisation, same neuron arithmetic (:mod:`exporters.lava.neuron_math`) and
 the same timing: at Lava step t every population reads the Dense buffers written at t-1, then
 every Dense stage computes its buffer from its source's output at t (binary spikes or input).
-Fixed-point Dense: a = (W_int @ s) << weight_exp. Runs all samples at once.
+Fixed-point Dense: a = (W_int @ s) << weight_exp; a convolution stage applies its integer
+kernels in order (exact int64 sums, :class:`exporters.lava.conv.ConvOp`), then the same shift.
+Runs all samples at once.
 """
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from exporters.lava.linear_map import apply_ops
 from exporters.lava.neuron_math import RESET_CODES, step_fixed, step_float
 from exporters.lava.plan import INPUT, OUTPUT, Plan
 from exporters.lava.populations import custom_kind
-from exporters.lava.quantize import FixedPlan
+from exporters.lava.quantize import FixedPlan, stage_ops
 
 
 @dataclass
@@ -64,7 +67,7 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
     specs = plan.neurons if fixed else base.neurons
     dtype = np.int64 if fixed else np.float64
     step = step_fixed if fixed else step_float
-    weights = {d.name: (plan.weights.get(d.name, d.weight) if fixed else d.weight) for d in base.denses}
+    ops = {d.name: stage_ops(plan, d) for d in base.denses}
     u = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     v = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
     adapt = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
@@ -72,10 +75,10 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
     cstate = {n: k.init_state(batch, specs[n].n, fixed) for n, k in custom.items()}
     smax = {n: 0.0 for n in specs}
     out_s = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
-    buf = {d.name: [np.zeros((batch, d.weight.shape[0]), dtype)] * (d.delay + 1) for d in base.denses}
+    buf = {d.name: [np.zeros((batch, d.n_out), dtype)] * (d.delay + 1) for d in base.denses}
     rec_s = {n: np.zeros((batch, total, s.n), np.int8) for n, s in specs.items() if s.spiking}
     rec_v = {n: np.zeros((batch, total, s.n), dtype) for n, s in specs.items()}
-    out_dense = np.zeros((batch, total, base.denses[-1].weight.shape[0]), dtype) if base.output_kind == "dense" else None
+    out_dense = np.zeros((batch, total, base.denses[-1].n_out), dtype) if base.output_kind == "dense" else None
     for t in range(total):
         a_in = {n: np.zeros((batch, s.n), dtype) for n, s in specs.items()}
         for d in base.denses:  # activity computed 1 + delay steps ago
@@ -103,7 +106,7 @@ def emulate(plan: Plan | FixedPlan, inputs: np.ndarray) -> RunResult:
             if fixed and d.name == plan.host_readout:
                 continue
             src = x_t.astype(dtype) if d.src == INPUT else (v[d.src] if d.graded(specs) else out_s[d.src])
-            a = src @ weights[d.name].T
+            a = apply_ops(ops[d.name], src)
             if fixed:
                 e = plan.weight_exp[d.name]
                 a = np.left_shift(a, e) if e >= 0 else np.right_shift(a, -e)
@@ -130,7 +133,8 @@ def _align(plan: Plan | FixedPlan, rec_s: dict, rec_v: dict, out_dense: np.ndarr
         if fixed and plan.host_readout:  # membrane readout: float weights on the recorded voltages
             d = next(d for d in base.denses if d.name == plan.host_readout)
             raw = volts[d.src]
-            out = (raw * plan.msg_unit.get(d.src, 1.0 / (64.0 * plan.scale[d.src]))) @ d.weight.T
+            x = raw * plan.msg_unit.get(d.src, 1.0 / (64.0 * plan.scale[d.src]))
+            out = apply_ops(stage_ops(base, d), x)
         else:
             raw = out_dense[:, base.latency:base.latency + steps]
             out = raw / plan.scale[base.output_src] if fixed else raw.astype(np.float64)

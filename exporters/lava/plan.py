@@ -1,8 +1,10 @@
 """NIR graph -> a Lava-shaped plan: neuron populations joined by Dense stages (pure numpy).
 
 Linear nodes (Affine, Linear, Scale, Flatten, Conv1d/2d, Sum/AvgPool2d) between two
-populations are fused into one exact matrix; each becomes one Lava ``Dense``, which delays by
-one step. Timing model: a population's *latency* is its number of Dense stages from the Input;
+populations become one exact stage (:mod:`exporters.lava.linear_map`): Affine/Linear/Scale/
+Flatten fuse into one matrix (a Lava ``Dense``); a path holding a convolution or pooling keeps
+its kernels (a :class:`ConvSpec`, run by ``BatchedConv``; conv -> conv and conv -> Affine stay a
+chain of kernels within the stage, no dense matrix is built). Each stage delays by one step. Timing model: a population's *latency* is its number of Dense stages from the Input;
 a forward edge needs latency(dst) = latency(src) + 1, a recurrent edge (a cycle: previous-step
 input, as in snnTorch RLeaky and NIRTorch) needs latency(dst) = latency(src). The Output lags
 the torch reference by ``plan.latency`` steps. Neuron mapping (forward Euler, step dt):
@@ -21,115 +23,20 @@ into the next sample.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
-
 import nir
 import numpy as np
-import torch
 
-from exporters.nir.executor import LINEAR_OPS, NEURONS, linear_step, reset_mode
+from exporters.lava.conv import ConvOp, conv_op
+from exporters.lava.linear_map import LinearMap, apply_vec, check_dense, op_n_in
+from exporters.lava.linear_map import max_dense_bytes  # noqa: F401 (re-exported)
+from exporters.lava.specs import INPUT, OUTPUT, ConvSpec, DenseSpec, NeuronSpec, Plan  # noqa: F401 (re-exported)
+from exporters.nir.executor import LINEAR_OPS, NEURONS, reset_mode
 from exporters.nir.extensions import V_TAP, extension_name, is_extension
 from exporters.nir.io import NIRError
 from exporters.nir.validate import CheckedGraph, check_graph, delay_steps
 
-MAX_DENSE_BYTES_DEFAULT = 2 * 1024 ** 3
-INPUT = "__input__"
-OUTPUT = "__output__"
 LINEAR = LINEAR_OPS
-
-
-@dataclass
-class NeuronSpec:
-    """One population (float parameters, one value per neuron)."""
-
-    name: str
-    n: int
-    du: np.ndarray
-    dv: np.ndarray
-    vth: np.ndarray
-    bias_u: np.ndarray
-    bias_v: np.ndarray
-    v_reset: np.ndarray
-    reset: str
-    spiking: bool
-    latency: int
-    kind: str  # NIR primitive name (or zoo extension name)
-    da: np.ndarray | None = None  # adaptive threshold: decay per step (None: no adaptation)
-    ja: np.ndarray | None = None  # adaptive threshold: jump per spike (threshold units)
-    params: dict | None = None  # parameters of a custom population kind (exporters.lava.populations)
-
-    def __post_init__(self) -> None:
-        if self.da is None:
-            self.da = np.zeros(self.n)
-        if self.ja is None:
-            self.ja = np.zeros(self.n)
-
-
-@dataclass
-class DenseSpec:
-    """One Lava Dense stage: ``weight`` (n_dst, n_src) from ``src`` to ``dst``."""
-
-    name: str
-    src: str
-    dst: str
-    weight: np.ndarray
-    recurrent: bool = False
-    signal: str = "spikes"  # what the source sends: "spikes", or "v" (membrane, through a v_tap)
-    delay: int = 0  # extra steps from NIR Delay nodes on the path (Lava DelayDense)
-
-    def graded(self, neurons: dict[str, "NeuronSpec"]) -> bool:
-        """True when the source sends graded values (input, voltages) rather than spikes."""
-        return self.src == INPUT or self.signal == "v" or not neurons[self.src].spiking
-
-
-@dataclass
-class Plan:
-    dt: float
-    input_shape: tuple[int, ...]
-    neurons: dict[str, NeuronSpec]
-    denses: list[DenseSpec]
-    output_src: str  # a neuron name, or the name of a Dense feeding the output
-    output_kind: str  # "spikes" | "v" | "dense"
-    output_shape: tuple[int, ...]
-    latency: int
-    mapping: dict[str, str] = field(default_factory=dict)  # NIR node -> what it became
-    output_bias: np.ndarray | None = None  # readout Affine bias, added when the sink is read
-
-    @property
-    def n_in(self) -> int:
-        return int(np.prod(self.input_shape))
-
-
-def max_dense_bytes() -> int:
-    """Memory allowed for one dense matrix of the compiler (env ``ZOO_MAX_DENSE_BYTES``, default 2 GiB)."""
-    raw = os.environ.get("ZOO_MAX_DENSE_BYTES")
-    if raw is None or raw.strip() == "":
-        return MAX_DENSE_BYTES_DEFAULT
-    try:
-        value = int(float(raw))
-    except ValueError:
-        raise NIRError(f"ZOO_MAX_DENSE_BYTES must be a number of bytes, got {raw!r}") from None
-    if value <= 0:
-        raise NIRError(f"ZOO_MAX_DENSE_BYTES must be positive, got {raw!r}")
-    return value
-
-
-def check_dense(name: str, rows: int, cols: int, what: str, copies: int = 1) -> None:
-    """Refuse before allocating a float64 (rows x cols) matrix (x ``copies`` alive at once) above the limit."""
-    need = 8 * int(rows) * int(cols) * copies
-    limit = max_dense_bytes()
-    if need > limit:
-        raise NIRError(f"node {name!r}: {what} needs a dense {rows} x {cols} float64 matrix ({_fmt_bytes(need)}), "
-                       f"above the limit of {_fmt_bytes(limit)} (ZOO_MAX_DENSE_BYTES); the compiler expands this "
-                       "node into dense Lava weights")
-
-
-def _fmt_bytes(n: int) -> str:
-    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n} B"
+CONV_NODES = (nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 
 
 def _shape(node: nir.NIRNode, key: str) -> tuple[int, ...]:
@@ -138,30 +45,25 @@ def _shape(node: nir.NIRNode, key: str) -> tuple[int, ...]:
     return tuple(int(v) for v in np.ravel(arr))
 
 
-def _linear_map(name: str, node: nir.NIRNode) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (M, b) with out = M @ in + b on flattened (C-order) vectors."""
+def _linear_op(name: str, node: nir.NIRNode) -> tuple[np.ndarray | ConvOp | str, np.ndarray]:
+    """(op, b) with out = op(in) + b on flattened (C-order) vectors: a dense matrix (Affine,
+    Linear), a :class:`ConvOp` (convolutions and pooling, kernels only), ``"identity"``
+    (Flatten) or ``"scale"`` (Scale: b holds the per-value factors)."""
     if isinstance(node, nir.Affine):
         return np.asarray(node.weight, float), np.asarray(node.bias, float)
     if isinstance(node, nir.Linear):
         w = np.asarray(node.weight, float)
         return w, np.zeros(w.shape[0])
     in_shape = _shape(node, "input")
-    n = int(np.prod(in_shape))
     if isinstance(node, nir.Scale):
-        check_dense(name, n, n, "Scale")
-        s = np.broadcast_to(np.asarray(node.scale, float), in_shape).ravel()
-        return np.diag(s), np.zeros(n)
+        return "scale", np.broadcast_to(np.asarray(node.scale, float), in_shape).ravel().copy()
     if isinstance(node, nir.Flatten):
-        check_dense(name, n, n, "Flatten")
-        return np.eye(n), np.zeros(n)
-    # convolution / pooling: apply the op to the identity basis (exact for linear ops)
-    params = {k: torch.as_tensor(np.asarray(v, float)) for k in ("weight", "bias")
-              if (v := getattr(node, k, None)) is not None}
-    b = linear_step(node, torch.zeros(1, *in_shape, dtype=torch.float64), params, 1).reshape(-1)
-    check_dense(name, n, n + 2 * b.numel(), type(node).__name__)  # identity basis + its image (twice)
-    eye = torch.eye(n, dtype=torch.float64).reshape(n, *in_shape)
-    m = linear_step(node, eye, params, n).reshape(n, -1) - b
-    return m.T.numpy(), b.numpy()
+        return "identity", np.zeros(int(np.prod(in_shape)))
+    op, b = conv_op(name, node, in_shape)
+    declared = int(np.prod(_shape(node, "output")))
+    if declared != op.n_out:
+        raise NIRError(f"node {name!r}: declares {declared} outputs, its kernel gives {op.out_shape}")
+    return op, b
 
 
 def _neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple[NeuronSpec, np.ndarray]:
@@ -219,6 +121,13 @@ def _delayed_bias(name: str, spec: NeuronSpec, b: np.ndarray) -> None:
     beta = np.divide(b, keep, out=np.zeros_like(b), where=b != 0)
     spec.bias_u = spec.bias_u + beta
     spec.bias_v = spec.bias_v - beta
+
+
+def _stage(name: str, src: str, dst: str, lm: LinearMap, rec: bool, signal: str, delay: int) -> DenseSpec | ConvSpec:
+    """A convolution stage when the map holds a kernel, else a Dense stage with its matrix."""
+    if lm.has_conv:
+        return ConvSpec(name, src, dst, lm.ops, rec, signal, delay)
+    return DenseSpec(name, src, dst, lm.dense(name, "the fused weights"), rec, signal, delay)
 
 
 def split_key(key: str) -> tuple[str, str, int]:
@@ -295,9 +204,9 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
                 key = (s, rec or back)
                 if key in total:
                     a0, c0 = total[key]
-                    if a0.shape != a.shape:
-                        raise NIRError(f"node {name!r}: inputs of different shapes {a0.shape[0]} and {a.shape[0]}")
-                    total[key] = (a0 + a, c0 + c)
+                    if (a0.n_out, a0.n_in) != (a.n_out, a.n_in):
+                        raise NIRError(f"node {name!r}: inputs of different shapes {a0.n_out} and {a.n_out}")
+                    total[key] = (a0.plus(name, a), c0 + c)
                 else:
                     total[key] = (a, c)
         return total
@@ -310,8 +219,7 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
                 if not is_pop.get(src):
                     raise NIRError(f"node {name!r}: a v_tap must be fed directly by a population, not {src!r}")
                 n = int(np.prod(_shape(nodes[src], "output")))
-                check_dense(name, n, n, "membrane readout")
-                res[(f"{src}:v", (src, name) in sched.back_edges)] = (np.eye(n), np.zeros(n))
+                res[(f"{src}:v", (src, name) in sched.back_edges)] = (LinearMap(n), np.zeros(n))
             return res
         if name in member_of:  # bucket k of a fused chain: rows k*n..(k+1)*n of its population
             head, k = member_of[name]
@@ -319,11 +227,10 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
             check_dense(name, n, n * len(chains[head]), "gamma chain member")
             sel = np.zeros((n, n * len(chains[head])))
             sel[:, k * n:(k + 1) * n] = np.eye(n)
-            return {(head, False): (sel, np.zeros(n))}
+            return {(head, False): (LinearMap(sel.shape[1], (sel,)), np.zeros(n))}
         if isinstance(node, nir.Input) or is_pop[name]:
             n = int(np.prod(_shape(node, "output")))
-            check_dense(name, n, n, "its output map")
-            return {(INPUT if isinstance(node, nir.Input) else name, False): (np.eye(n), np.zeros(n))}
+            return {(INPUT if isinstance(node, nir.Input) else name, False): (LinearMap(n), np.zeros(n))}
         if name in memo:
             return memo[name]
         memo[name] = {}  # guards a cycle made only of linear nodes
@@ -337,17 +244,22 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
                                f"be missing for the first {d} steps); move the bias after the Delay")
             memo[name] = {(_delayed(k, d), rec): ac for (k, rec), ac in srcs.items()}
             return memo[name]
-        m, b = _linear_map(name, node)
+        op, b = _linear_op(name, node)
         res = {}
         srcs = source_maps(name)
         # this node's own bias is present from the first step: attach it to a source that is not
         # read through a back-edge (everything on a back-edge is absent at t = 0)
         own = next((k for k in srcs if not k[1]), next(iter(srcs), None))
         for key, (a, c) in srcs.items():
-            if a.shape[0] != m.shape[1]:
-                raise NIRError(f"node {name!r}: expects {m.shape[1]} inputs, receives {a.shape[0]}")
-            check_dense(name, m.shape[0], a.shape[1], "the fused weights")
-            res[key] = (m @ a, m @ c + (b if key == own else 0))
+            n_in = len(b) if isinstance(op, str) else op_n_in(op)
+            if a.n_out != n_in:
+                raise NIRError(f"node {name!r}: expects {n_in} inputs, receives {a.n_out}")
+            if isinstance(op, str):  # Flatten: as it is; Scale: b holds the factors (no bias)
+                res[key] = (a, c) if op == "identity" else (a.scale_rows(name, b), b * c)
+                continue
+            if isinstance(op, np.ndarray):
+                check_dense(name, op.shape[0], a.n_in, "the fused weights")
+            res[key] = (a.then(op), apply_vec(op, c) + (b if key == own else 0))
         memo[name] = res
         return res
 
@@ -380,7 +292,7 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
             spec, gain = chain_spec(name, [nodes[m] for m in chains[name]], dt, lat, sigma_in.pop())
         else:
             spec, gain = _neuron_spec(name, nodes[name], dt, lat)
-        n_rows = next(iter(maps.values()))[0].shape[0]
+        n_rows = next(iter(maps.values()))[0].n_out
         if (gain.shape[-1] if gain.ndim == 2 else spec.n) != n_rows:
             raise NIRError(f"node {name!r}: {spec.n} neurons but {n_rows} inputs")
         gained_bias, rec_bias = (sum((gain @ c if gain.ndim == 2 else gain * c) for (_, r), (_, c) in maps.items()
@@ -408,16 +320,16 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
                                f"(latency {latency.get(p)} vs {lat}); Lava would add {lat - latency.get(p, lat)} steps")
             if _is_sigma_delta(nodes.get(p)) and name not in chains:
                 raise NIRError(f"node {name!r}: sigma-delta output of {p!r} can only feed gamma bucket (LI) chains")
-            w = gain @ a if gain.ndim == 2 else gain[:, None] * a
+            w = a.left_matmul(name, gain) if gain.ndim == 2 else a.scale_rows(name, gain)
             _, signal, delay = split_key(s)
             if delay and rec:
                 raise NIRError(f"node {name!r}: a Delay on a recurrent edge is not mapped to Lava")
-            denses.append(DenseSpec(f"{s}->{name}", p, name, w, rec, signal, delay))
+            denses.append(_stage(f"{s}->{name}", p, name, w, rec, signal, delay))
     # Output: straight from a population, or through one Dense stage
     maps = source_maps(outputs[0])
     out_shape = _shape(nodes[outputs[0]], "output")
     (src, rec), (a, c) = next(iter(maps.items()))
-    if len(maps) == 1 and src != INPUT and not rec and a.shape[0] == a.shape[1] and np.array_equal(a, np.eye(len(a))) \
+    if len(maps) == 1 and src != INPUT and not rec and a.is_identity() \
             and not np.any(c) and split_key(src)[2] == 0:
         spec = neurons[pop_of(src)]
         kind = "v" if (not spec.spiking or split_key(src)[1] == "v") else "spikes"
@@ -426,11 +338,13 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
         if len(maps) > 1 or rec:
             raise NIRError(f"output {outputs[0]!r}: only one feedforward linear readout is mapped to a Dense sink")
         p, signal, delay = split_key(src)
-        denses.append(DenseSpec(f"{src}->{OUTPUT}", p, OUTPUT, a, False, signal, delay))
+        denses.append(_stage(f"{src}->{OUTPUT}", p, OUTPUT, a, False, signal, delay))
         kind, out_src, out_lat = "dense", denses[-1].name, latency[p] + 1
+    conv_stages = any(isinstance(d, ConvSpec) for d in denses)
     for name, node in nodes.items():
         if isinstance(node, LINEAR):
-            mapping[name] = "fused into Dense"
+            mapping[name] = "kernel of a convolution stage" if isinstance(node, CONV_NODES) and conv_stages \
+                else "fused into Dense"
         elif is_extension(node) and name not in neurons:
             mapping[name] = "membrane read through ZooNeuron.v_out"
     mapping[outputs[0]] = "lava.proc.io.sink.RingBuffer"

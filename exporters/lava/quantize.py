@@ -11,6 +11,10 @@ above threshold within 24 bits) and the bias within 13-bit mantissa << 7; non-sp
 populations and readouts use e = 0; S is lowered (fewer weight bits, reported) if the threshold
 or bias still does not fit.
 Dequantisation: voltage = v_int / (64*S); readout Dense value = a_int / S.
+Convolution stages (:class:`ConvSpec`): the last op's kernel is quantised like a Dense matrix
+(same S and e for the population); ops before it (a pool's sum, or a kernel of a conv -> conv
+chain) become 8-bit integers of their own (exactly, when already integers) whose scale is folded
+into the last kernel before it is quantised, so the stage is a chain of integer sums << e.
 Optional (``quantize_plan(split=True)``): every Dense into a population becomes two 8-bit Dense
 stages, the second carrying the rounding residual at a lower exponent (~15-bit weights).
 """
@@ -20,7 +24,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from exporters.lava.plan import OUTPUT, DenseSpec, NeuronSpec, Plan
+from exporters.lava.conv import ConvOp
+from exporters.lava.plan import OUTPUT, ConvSpec, DenseSpec, NeuronSpec, Plan
 from exporters.lava.populations import custom_kind
 from exporters.nir.io import NIRError
 
@@ -61,6 +66,13 @@ class FixedPlan:
     input_frac_bits: int = 0  # graded inputs enter as x*2^k; their Dense shifts right by k
     host_readout: str | None = None  # output Dense fed by voltages: applied on the host (float)
     msg_unit: dict[str, float] = field(default_factory=dict)  # graded population -> float per message unit
+    pre_ops: dict[str, tuple] = field(default_factory=dict)  # ConvSpec name -> integer ops before its last
+
+    def int_ops(self, d: ConvSpec) -> tuple:
+        """The integer ops of convolution stage ``d``: its pre-ops, then the last op with ``weights[d.name]``."""
+        last = d.ops[-1]
+        w = self.weights[d.name]
+        return self.pre_ops[d.name] + ((last.with_weight(w) if isinstance(last, ConvOp) else w),)
 
 
 def weight_range(w: np.ndarray) -> tuple[int, int, int]:
@@ -97,6 +109,31 @@ def split_bias(b: np.ndarray, name: str) -> np.ndarray:
     return mant << exp
 
 
+def integer_pre_ops(d: ConvSpec) -> tuple[tuple, float]:
+    """The ops of ``d`` before its last as integers, and the factor (float per integer unit) that
+    multiplies the last op's weights: integer-valued kernels (a pool's sum) stay exact, others
+    become 8-bit weights (scale 254 / max|w|)."""
+    ops, factor = [], 1.0
+    for op in d.ops[:-1]:
+        w = op.weight if isinstance(op, ConvOp) else op
+        if np.array_equal(w, np.round(w)) and np.abs(w).max(initial=0) <= 255:
+            q = np.round(w).astype(np.int64)
+        else:
+            s = 254 / max(float(np.abs(w).max()), 1e-300)
+            q = quantize_weights(w, s, 0, d.name, QuantReport(d.name, s))
+            factor /= s
+        ops.append(op.with_weight(q) if isinstance(op, ConvOp) else q)
+    return tuple(ops), factor
+
+
+def last_weights(d: DenseSpec | ConvSpec, factor: float = 1.0) -> np.ndarray:
+    """What the quantiser scales: a Dense matrix, or a convolution stage's last kernel (x ``factor``)."""
+    if isinstance(d, DenseSpec):
+        return d.weight
+    last = d.ops[-1]
+    return (last.weight if isinstance(last, ConvOp) else last) * factor
+
+
 def split_weights(d: DenseSpec, w: np.ndarray, s: float, e: int, q: np.ndarray) -> tuple[DenseSpec, np.ndarray, int]:
     """A second 8-bit Dense (same source, target and timing) carrying what the 8-bit weights
     ``q`` (exponent ``e``) left out of ``w*s``: weights ``lo`` with exponent ``e_lo`` (at least -8,
@@ -127,13 +164,19 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
     for d in plan.denses:
         by_dst.setdefault(d.dst, []).append(d)
 
-    def effective(d: DenseSpec) -> np.ndarray:  # weights per message unit of graded sources
-        return d.weight * msg_unit[d.src] if d.src in msg_unit else d.weight
+    pre_ops, factors = {}, {}
+    for d in plan.denses:
+        if isinstance(d, ConvSpec):
+            pre_ops[d.name], factors[d.name] = integer_pre_ops(d)
+
+    def effective(d: DenseSpec | ConvSpec) -> np.ndarray:  # weights per message unit of graded sources
+        w = last_weights(d, factors.get(d.name, 1.0))
+        return w * msg_unit[d.src] if d.src in msg_unit else w
 
     for name, spec in plan.neurons.items():
         rep = QuantReport(name, 0.0)
         incoming = by_dst.get(name, [])
-        wmax = max((float(np.abs(effective(d)).max()) for d in incoming if d.weight.size), default=0.0)
+        wmax = max((float(np.abs(effective(d)).max()) for d in incoming if effective(d).size), default=0.0)
         if wmax == 0:
             raise NIRError(f"node {name!r}: all incoming weights are zero; nothing to quantise against")
         e = 0
@@ -165,7 +208,9 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
         for d in incoming:
             weights[d.name] = quantize_weights(effective(d), s, e, name, rep)
             wexp[d.name] = e - (input_frac_bits if d.src == "__input__" else 0)
-            if split and not (d.src in plan.neurons and d.graded(plan.neurons)):
+            if split and isinstance(d, ConvSpec):
+                rep.notes.append(f"{d.name}: convolution stage not split (one 8-bit kernel)")
+            elif split and not (d.src in plan.neurons and d.graded(plan.neurons)):
                 lo_spec, lo, e_lo = split_weights(d, effective(d), s, e, weights[d.name])
                 weights[lo_spec.name], wexp[lo_spec.name] = lo, e_lo - (input_frac_bits if d.src == "__input__" else 0)
                 extra[d.name] = lo_spec
@@ -212,15 +257,25 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
             report[d.name] = QuantReport(d.name, 1.0, notes=["membrane readout applied on the host in float64 "
                                                              "to the recorded fixed-point voltages"])
         elif d.dst == OUTPUT:
-            rep = QuantReport(d.name, 254 / max(float(np.abs(d.weight).max()), 1e-300))
-            weights[d.name] = quantize_weights(d.weight, rep.scale, 0, d.name, rep)
+            w = last_weights(d, factors.get(d.name, 1.0))
+            rep = QuantReport(d.name, 254 / max(float(np.abs(w).max()), 1e-300))
+            weights[d.name] = quantize_weights(w, rep.scale, 0, d.name, rep)
             wexp[d.name], scale[d.name], report[d.name] = 0, rep.scale, rep
     for d in plan.denses:
         if d.dst == OUTPUT and d.src == "__input__" and input_frac_bits:
             wexp[d.name] -= input_frac_bits
     if extra:
         plan = replace(plan, denses=[x for d in plan.denses for x in ([d, extra[d.name]] if d.name in extra else [d])])
-    return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits, host, msg_unit)
+    return FixedPlan(plan, neurons, weights, wexp, scale, report, input_frac_bits, host, msg_unit, pre_ops)
+
+
+def stage_ops(plan: Plan | FixedPlan, d: DenseSpec | ConvSpec) -> tuple:
+    """The ops one stage applies: float ops of a plan, integer ops of a fixed plan (a stage the
+    fixed plan computes on the host keeps its float ops)."""
+    fixed = isinstance(plan, FixedPlan) and d.name in plan.weights
+    if isinstance(d, ConvSpec):
+        return plan.int_ops(d) if fixed else d.ops
+    return (plan.weights[d.name] if fixed else d.weight,)
 
 
 def _check_finite_plan(plan: Plan, calibration: dict[str, float] | None) -> None:
@@ -228,7 +283,8 @@ def _check_finite_plan(plan: Plan, calibration: dict[str, float] | None) -> None
     Graphs are validated at load (exporters.nir.validate); this guards plans built by hand and
     calibrations of a float run that overflowed."""
     for d in plan.denses:
-        if not np.all(np.isfinite(d.weight)):
+        ops = d.ops if isinstance(d, ConvSpec) else (d.weight,)
+        if not all(np.all(np.isfinite(op.weight if isinstance(op, ConvOp) else op)) for op in ops):
             raise NIRError(f"Dense {d.name!r}: weights contain NaN or inf; nothing to quantise")
     for name, spec in plan.neurons.items():
         for key in ("du", "dv", "vth", "bias_u", "bias_v", "v_reset", "da", "ja"):

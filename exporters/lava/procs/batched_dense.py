@@ -74,15 +74,33 @@ class _BatchedDenseModel(PyLoihiProcessModel):
             self.a_buff[-1] = act
 
 
-@implements(proc=BatchedDense, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyBatchedDenseModelFloat(_BatchedDenseModel):
+class BatchedFloatPorts(_BatchedDenseModel):
+    """Ports and variables of a float batched stage (shared with ``BatchedConv``)."""
+
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     a_buff: np.ndarray = LavaPyType(np.ndarray, float)
     weights: np.ndarray = LavaPyType(np.ndarray, float)
 
+
+class BatchedFixedPorts(_BatchedDenseModel):
+    """Ports and variables of a fixed-point batched stage (shared with ``BatchedConv``)."""
+
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
+
+    def shifted(self, a: np.ndarray) -> np.ndarray:
+        """a << weight_exp (arithmetic right shift for a negative exponent)."""
+        e = self.weight_exp
+        return np.left_shift(a, e) if e > 0 else np.right_shift(a, -e)
+
+
+@implements(proc=BatchedDense, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("floating_pt")
+class PyBatchedDenseModelFloat(BatchedFloatPorts):
     def activity(self, s: np.ndarray) -> np.ndarray:
         w = self.weights
         if self.delay:  # Lava's DelayDense: sum(delay_weights * s, axis=1)
@@ -97,12 +115,7 @@ class PyBatchedDenseModelFloat(_BatchedDenseModel):
 @implements(proc=BatchedDense, protocol=LoihiProtocol)
 @requires(CPU)
 @tag("bit_accurate_loihi", "fixed_pt")
-class PyBatchedDenseModelFixed(_BatchedDenseModel):
-    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    a_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    a_buff: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
-    weights: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=8)
-
+class PyBatchedDenseModelFixed(BatchedFixedPorts):
     def __init__(self, proc_params):
         super().__init__(proc_params)
         self.w_t: np.ndarray | None = None
@@ -114,6 +127,4 @@ class PyBatchedDenseModelFixed(_BatchedDenseModel):
             w = truncate_weights(w, sign_mode, int(self.proc_params["num_weight_bits"]))
             self.w_t = np.ascontiguousarray(np.asarray(w, dtype=np.int64).T)
         src = s.astype(np.int64) if self.graded else (s != 0).astype(np.int64)
-        a = src @ self.w_t
-        e = self.weight_exp
-        return np.left_shift(a, e) if e > 0 else np.right_shift(a, -e)
+        return self.shifted(src @ self.w_t)
