@@ -1,5 +1,5 @@
 """HYPR export and Lava: brf / se_adlif NIR extensions, RecurrentSNN export, Lava float/fixed
-processes and their emulator twins (exporters/nir/ext_hypr.py, exporters/lava/hypr_populations.py)."""
+processes and their emulator twins (zoo/neurons/brf.py, se_adlif.py; exporters/lava/populations.py)."""
 from __future__ import annotations
 
 import json
@@ -11,10 +11,14 @@ import pytest
 import torch
 
 from exporters.lava import build_plan, emulate, run_lava
-from exporters.lava.hypr_populations import COEF_BITS, brf_quantize, brf_step, se_adlif_step
+from exporters.lava.populations import KINDS, load_plugins
 from exporters.nir import NIRError, from_nir, read, to_nir, write
 from exporters.nir.ext_hypr import brf_node, brf_p_omega, se_adlif_node
 from zoo.models.hypr import RecurrentSNN
+from zoo.numerics import COEF_FRAC as COEF_BITS
+
+load_plugins()
+brf_quantize, brf_step, se_adlif_step = KINDS["brf"].quantize, KINDS["brf"].step, KINDS["se_adlif"].step
 
 CASES = [("brf", 0.01, 80.0), ("seadlif", 1.0, 20.0), ("alif", 1.0, 20.0)]
 WEIGHTS = Path(__file__).resolve().parents[1] / "zoo" / "weights"

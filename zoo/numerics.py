@@ -17,7 +17,10 @@ A neuron's ``step(xp, num, p, state, a_in)`` is written once against a numerics 
 
   num.fixed             False | True
   num.mul(c, x, f)      c*x                    | shr0(c*x, f)      (c: coefficient, f fraction bits)
+  num.decay(x, d)       x*d                    | decay(x, d)       (d: 12-bit register)
+  num.shl(x, n)         x                      | x << n            (float state is in input units)
   num.sat(x)            x                      | saturate(x, 24)
+  num.wrap(x)           x                      | wrap(x, 24)
   num.spike(x)          x > 0 (as x's dtype)   | x > 0 (bool)
 
 numpy only: no torch, no Lava (exporters import it).
@@ -99,7 +102,19 @@ class Float:
         return c * x
 
     @staticmethod
+    def decay(x: Any, factor: Any) -> Any:
+        return x * factor
+
+    @staticmethod
+    def shl(x: Any, n: int) -> Any:
+        return x
+
+    @staticmethod
     def sat(x: Any) -> Any:
+        return x
+
+    @staticmethod
+    def wrap(x: Any) -> Any:
         return x
 
     @staticmethod
@@ -120,8 +135,14 @@ class Loihi:
     def mul(c: Any, x: Any, frac: int = 0) -> np.ndarray:
         return shr0(i64(c) * i64(x), frac)
 
+    decay = staticmethod(decay)
+    shl = staticmethod(shl)
+
     def sat(self, x: Any) -> np.ndarray:
         return saturate(x, self.bits)
+
+    def wrap(self, x: Any) -> np.ndarray:
+        return wrap(x, self.bits)
 
     @staticmethod
     def spike(x: Any) -> np.ndarray:

@@ -17,49 +17,47 @@ Fixed point (``PyLifModelBitAcc`` conventions; decays are 12-bit registers, stat
     v <- trunc0(v*(4096-dv) / 2^12) + u + bias_v ;  v clipped to +-(2^23-1)
     s  = v > (vth << 6);  reset: v <- v_reset | v <- v - (vth << 6)
 trunc0 rounds toward zero. ``dv`` may be 4096 (full decay; Lava's LIF stops at 4095).
+Both are the one :func:`step`, run under :data:`zoo.numerics.FLOAT` or :data:`zoo.numerics.LOIHI`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from zoo.numerics import ACT_SHIFT, DECAY_UNITY, VTH_SHIFT, decay, saturate, shl, wrap
+from zoo.numerics import ACT_SHIFT, DECAY_UNITY, FLOAT, LOIHI, VTH_SHIFT
 
 RESET_CODES = {"zero": 0, "subtract": 1, "none": 2}
 
 
-def step_fixed(u: np.ndarray, v: np.ndarray, a: np.ndarray, a_in: np.ndarray, du: np.ndarray, dv: np.ndarray,
-               vth: np.ndarray, bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, da: np.ndarray,
-               ja: np.ndarray, reset: int, spiking: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One fixed-point step; arrays broadcast over a leading batch axis. Returns (u, v, a, s)."""
-    cur = wrap(decay(u, DECAY_UNITY - (du + 1)) + shl(a_in, ACT_SHIFT) + bias_u)
-    volt = saturate(decay(v, DECAY_UNITY - dv) + cur + bias_v)
+def step(num, u: np.ndarray, v: np.ndarray, a: np.ndarray, a_in: np.ndarray, cu: np.ndarray, cv: np.ndarray,
+         ca: np.ndarray, vth: np.ndarray, bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray,
+         ja: np.ndarray, reset: int, spiking: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One step under numerics ``num`` (zoo.numerics FLOAT or LOIHI) with decay factors cu, cv, ca."""
+    u = num.wrap(num.decay(u, cu) + num.shl(a_in, ACT_SHIFT) + bias_u)
+    v = num.sat(num.decay(v, cv) + u + bias_v)
     if spiking:
-        eff_vth = shl(vth, VTH_SHIFT) + a
-        s = volt > eff_vth
-        if reset == RESET_CODES["zero"]:
-            volt = np.where(s, v_reset, volt)
-        elif reset == RESET_CODES["subtract"]:
-            volt = np.where(s, volt - eff_vth, volt)
-        a = saturate(decay(a, DECAY_UNITY - da) + ja * s)
-    else:
-        s = np.zeros(volt.shape, dtype=bool)
-    return cur.astype(np.int32), volt.astype(np.int32), np.asarray(a, dtype=np.int32), s
-
-
-def step_float(u: np.ndarray, v: np.ndarray, a: np.ndarray, a_in: np.ndarray, du: np.ndarray, dv: np.ndarray,
-               vth: np.ndarray, bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, da: np.ndarray,
-               ja: np.ndarray, reset: int, spiking: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """One floating-point step (float64). Returns (u, v, a, s)."""
-    u = u * (1.0 - du) + a_in + bias_u
-    v = v * (1.0 - dv) + u + bias_v
-    if spiking:
-        th = vth + a
+        th = num.shl(vth, VTH_SHIFT) + a
         s = v > th
         if reset == RESET_CODES["zero"]:
             v = np.where(s, v_reset, v)
         elif reset == RESET_CODES["subtract"]:
             v = np.where(s, v - th, v)
-        a = a * (1.0 - da) + ja * s
+        a = num.sat(num.decay(a, ca) + ja * s)
     else:
         s = np.zeros(v.shape, dtype=bool)
     return u, v, a, s
+
+
+def step_fixed(u: np.ndarray, v: np.ndarray, a: np.ndarray, a_in: np.ndarray, du: np.ndarray, dv: np.ndarray,
+               vth: np.ndarray, bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, da: np.ndarray,
+               ja: np.ndarray, reset: int, spiking: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One fixed-point step (integer registers du, dv, da); arrays broadcast over a leading batch axis."""
+    u, v, a, s = step(LOIHI, u, v, a, a_in, DECAY_UNITY - (du + 1), DECAY_UNITY - dv, DECAY_UNITY - da, vth,
+                      bias_u, bias_v, v_reset, ja, reset, spiking)
+    return u.astype(np.int32), v.astype(np.int32), np.asarray(a, dtype=np.int32), s
+
+
+def step_float(u: np.ndarray, v: np.ndarray, a: np.ndarray, a_in: np.ndarray, du: np.ndarray, dv: np.ndarray,
+               vth: np.ndarray, bias_u: np.ndarray, bias_v: np.ndarray, v_reset: np.ndarray, da: np.ndarray,
+               ja: np.ndarray, reset: int, spiking: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One floating-point step (float64; du, dv, da in [0, 1])."""
+    return step(FLOAT, u, v, a, a_in, 1.0 - du, 1.0 - dv, 1.0 - da, vth, bias_u, bias_v, v_reset, ja, reset, spiking)

@@ -8,9 +8,16 @@ or on its own process model registered in ``KINDS`` (neurons whose dynamics ZooN
 express, e.g. oscillators): a :class:`PopulationKind` gives the state variables, one step of
 the dynamics for float and fixed point (shared by the Lava ProcessModel and the emulator), the
 quantisation of its parameters, and the Lava Process class.
+
+Every neuron of :mod:`zoo.neurons.registry` becomes a kind and a spec here, derived from its
+descriptor (:func:`descriptor_kind`, :func:`descriptor_spec`), and runs on the one generic
+:class:`~exporters.lava.procs.neuron.NeuronPopulation`. Its input current is
+I = a_in + c (float; c the summed Affine bias reaching the population, ``params["bias"]``, set
+by the compiler) or (a_in << 6) + BIAS with BIAS = round(c U) (fixed; U = 64 S state units).
 """
 from __future__ import annotations
 
+import functools
 import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -21,6 +28,9 @@ import numpy as np
 from exporters.lava.plan import NeuronSpec
 from exporters.nir.extensions import ALIF, alif_params
 from exporters.nir.io import NIRError
+from zoo.neurons import registry as neurons
+from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
+from zoo.numerics import ACT_SHIFT, FLOAT, LOIHI, shl
 
 SpecBuilder = Callable[[str, nir.NIRGraph, float, int], tuple[NeuronSpec, np.ndarray]]
 SPECS: dict[str, SpecBuilder] = {}
@@ -43,10 +53,12 @@ class PopulationKind:
     quantize: Callable[[NeuronSpec, float], tuple[dict[str, np.ndarray], list[str]]]
     process: str
     graded: bool = False  # v_out carries graded messages (fixed point: state >> params["msg_shift"])
+    generic: bool = False  # runs on the generic NeuronPopulation (a descriptor neuron)
 
     def process_class(self):
         module, cls = self.process.split(":")
-        return getattr(importlib.import_module(module), cls)
+        proc = getattr(importlib.import_module(module), cls)
+        return functools.partial(proc, kind=self.name, n_state=len(self.state)) if self.generic else proc
 
     def init_state(self, batch: int, n: int, fixed: bool) -> dict[str, np.ndarray]:
         return {k: np.zeros((batch, n), np.int64 if fixed else np.float64) for k in self.state}
@@ -80,14 +92,67 @@ def _alif_spec(name: str, node: nir.NIRGraph, dt: float, latency: int) -> tuple[
     return spec, dt * p["r"] / p["tau"]
 
 
+def _node_error(exc: NeuronError, name: str) -> NIRError:
+    msg = str(exc)
+    return NIRError(msg if msg.startswith("node ") else f"node {name!r}: {msg}")
+
+
+def _bias_int(spec: NeuronSpec, U: float) -> np.ndarray:
+    bias = spec.params.get("bias") if spec.params else None
+    bias = spec.bias_v if bias is None else bias
+    return np.round(np.broadcast_to(np.asarray(bias, float), (spec.n,)) * U).astype(np.int64)
+
+
+def descriptor_kind(desc: NeuronDescriptor) -> PopulationKind:
+    """The population kind of a descriptor neuron: its ``step`` under FLOAT or LOIHI numerics."""
+    def step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
+        if fixed:
+            return desc.step(np, LOIHI, p, state, shl(a_in, ACT_SHIFT) + p["BIAS"])
+        bias = p.get("bias")
+        return desc.step(np, FLOAT, p, state, a_in if bias is None or not np.any(bias) else a_in + bias)
+
+    def quantize(spec: NeuronSpec, scale: float) -> tuple[dict[str, np.ndarray], list[str]]:
+        U = 64.0 * scale
+        try:
+            q, notes = desc.quantize(spec.params, U, spec.name)
+        except NeuronError as exc:
+            raise _node_error(exc, spec.name) from None
+        q["BIAS"] = _bias_int(spec, U)
+        return q, notes
+
+    return PopulationKind(desc.name, desc.state, step, quantize, "exporters.lava.procs.neuron:NeuronPopulation",
+                          generic=True)
+
+
+def descriptor_spec(desc: NeuronDescriptor) -> SpecBuilder:
+    """NIR extension node -> NeuronSpec of a descriptor neuron (float step parameters, gain 1)."""
+    def build(name: str, node: nir.NIRGraph, dt: float, latency: int) -> tuple[NeuronSpec, np.ndarray]:
+        try:
+            params = desc.coefficients(np, desc.nir_params(node, name), dt)
+        except NeuronError as exc:
+            raise _node_error(exc, name) from None
+        theta = np.ravel(np.asarray(params[desc.threshold], float))
+        n = theta.size
+        params = {k: (np.full(n, float(v)) if np.ndim(v) == 0 else v) for k, v in params.items()}
+        one = np.ones(n)
+        spec = NeuronSpec(name, n, one, one.copy(), theta.copy(), np.zeros(n), np.zeros(n), np.zeros(n), desc.reset,
+                          desc.spiking, latency, desc.name, params=params)
+        return spec, one.copy()
+    return build
+
+
 def load_plugins() -> None:
-    """Import the modules that register further populations (kept lazy: no import cycles)."""
+    """Register the descriptor neurons and import the modules that register further
+    populations (kept lazy: no import cycles)."""
+    for desc in neurons.descriptors():
+        if desc.name not in KINDS:
+            SPECS[desc.name] = descriptor_spec(desc)
+            KINDS[desc.name] = descriptor_kind(desc)
     for module in PLUGINS:
         importlib.import_module(module)
 
 
 PLUGINS: list[str] = [  # modules calling register_spec/register_kind
-    "exporters.lava.hypr_populations",
     "exporters.lava.gamma_populations",
 ]
 

@@ -14,17 +14,25 @@ compiler read the parameters from the subgraph's nodes and run the exact semanti
   th[t] = v_threshold + beta * a[t-1]
   v[t]  = v + dt/tau * (v_leak - v + r*I[t]);  z = v > th;  v -= th*z (subtract) | v = v_reset
   a[t]  = a + dt/tau_adapt * (-a + r_adapt * z)
+
+Every neuron of :mod:`zoo.neurons.registry` is an extension too, derived from its descriptor
+(:func:`descriptor_extension`: its subgraph reader and its ``step`` under float numerics in
+torch); further extensions register from ``PLUGINS`` (imported on first use: no import cycle).
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import nir
 import numpy as np
 import torch
 
 from exporters.nir.io import NIRError
+from zoo.neurons import registry as neurons
+from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
+from zoo.numerics import FLOAT
 
 
 @dataclass(frozen=True)
@@ -42,12 +50,75 @@ class Extension:
     torch_step: Callable[[dict, dict, torch.Tensor, float], torch.Tensor] | None = None
 
 
-EXTENSIONS: dict[str, Extension] = {}
+PLUGINS: list[str] = ["exporters.nir.ext_gamma"]  # modules calling register_extension
+
+
+class _Extensions(dict):
+    """name -> Extension; the descriptor neurons and ``PLUGINS`` are loaded on first read."""
+
+    _loaded = False
+
+    def _load(self) -> None:
+        if not self._loaded:
+            type(self)._loaded = True
+            for desc in neurons.descriptors():
+                self.setdefault(desc.name, descriptor_extension(desc))
+            for module in PLUGINS:
+                importlib.import_module(module)
+
+    def __contains__(self, key: object) -> bool:
+        self._load()
+        return super().__contains__(key)
+
+    def __getitem__(self, key: str) -> Extension:
+        self._load()
+        return super().__getitem__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._load()
+        return super().__iter__()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._load()
+        return super().get(key, default)
+
+    def keys(self):  # type: ignore[override]
+        self._load()
+        return super().keys()
+
+    def items(self):  # type: ignore[override]
+        self._load()
+        return super().items()
+
+
+EXTENSIONS: dict[str, Extension] = _Extensions()
 
 
 def register_extension(ext: Extension) -> Extension:
-    EXTENSIONS[ext.name] = ext
+    dict.__setitem__(EXTENSIONS, ext.name, ext)
     return ext
+
+
+def _nir_error(fn: Callable, name: str = "") -> Callable:
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except NeuronError as exc:
+            msg = str(exc)
+            raise NIRError(msg if msg.startswith("node ") or not name else f"node {name!r}: {msg}") from None
+    return call
+
+
+def descriptor_extension(desc: NeuronDescriptor) -> Extension:
+    """The extension of a descriptor neuron: ``torch_step`` = its ``step(torch, FLOAT, ...)``."""
+    def torch_step(p: dict, st: dict, inp: torch.Tensor, dt: float) -> torch.Tensor:
+        coef = _nir_error(desc.coefficients)(torch, p, dt)
+        if not st:
+            st.update(desc.init_state(lambda: torch.zeros_like(inp)))
+        return desc.step(torch, FLOAT, coef, st, inp)
+
+    return Extension(desc.name, desc.version, desc.spiking, lambda node, name="": _nir_error(desc.nir_params)(
+        node, name), torch_step)
 
 
 ALIF = "alif"
@@ -61,6 +132,7 @@ def extension_of(node: nir.NIRNode, name: str = "") -> Extension:
     """The registered :class:`Extension` of an extension node (unknown or too new: error)."""
     ext = node.metadata["zoo.neuron"]
     ext = ext.decode() if isinstance(ext, bytes) else str(ext)
+    ext = neurons.aliases().get(ext, ext)
     if ext not in EXTENSIONS:
         raise NIRError(f"node {name!r}: unknown zoo extension {ext!r} (known: {', '.join(sorted(EXTENSIONS))})")
     version = int(node.metadata.get("zoo.version", 1))
@@ -134,5 +206,3 @@ def v_tap_node(n: int) -> nir.NIRGraph:
              "output": nir.Output(output_type={"output": np.array([n])})}
     return nir.NIRGraph(nodes=nodes, edges=[("input", "output")],
                         metadata={"zoo.neuron": V_TAP, "zoo.version": 1})
-from exporters.nir import ext_gamma  # noqa: E402,F401  (registers sigma_delta)
-from exporters.nir import ext_hypr  # noqa: E402,F401  (registers brf, se_adlif)

@@ -26,6 +26,8 @@ def hypr_cell_node(cell: nn.Module, neuron: str, dt: float) -> nir.NIRGraph:
     from exporters.nir.ext_hypr import brf_node, se_adlif_node
     from exporters.nir.extensions import alif_node
 
+    if hasattr(cell, "desc"):  # a descriptor neuron's cell (zoo.neurons.cell) writes its own subgraph
+        return cell.nir_node(dt)
     eff = [_a(t) for t in cell.effective()]
     if neuron == "brf":
         if abs(float(cell.dt) - dt) > 1e-12 * dt:

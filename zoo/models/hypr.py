@@ -29,6 +29,7 @@ from torch import nn
 
 from zoo.neurons.alif import ALIFCell
 from zoo.neurons.brf import BRFCell
+from zoo.neurons.cell import DescriptorCell
 from zoo.neurons.local_cell import LocalCell
 from zoo.neurons.se_adlif import SEAdLIFCell
 from zoo.registry import ModelEntry, register
@@ -43,11 +44,11 @@ class RecurrentSNN(nn.Module):
                  w_in_gain: float = 1.0, w_rec_gain: float = 1.0, tau_out_mean: float = 20.0,
                  tau_out_std: float = 5.0, neuron_config: dict | None = None) -> None:
         super().__init__()
-        if neuron not in CELLS:
-            raise ValueError(f"neuron must be one of {sorted(CELLS)}, got {neuron!r}")
         self.neuron = neuron
         self.n_inputs, self.n_hidden, self.n_outputs = n_inputs, n_hidden, n_outputs
-        self.cell: LocalCell = CELLS[neuron](n_hidden, **(neuron_config or {}))
+        cfg = neuron_config or {}  # any other registered neuron: the cell derived from its descriptor
+        self.cell: LocalCell = (CELLS[neuron](n_hidden, **cfg) if neuron in CELLS
+                                else DescriptorCell(neuron, n_hidden, **cfg))
         fan = n_inputs + n_hidden
         bound = math.sqrt(6.0 / (fan + n_hidden))  # xavier-uniform over the concatenated input
         self.w_in = nn.Parameter(torch.empty(n_hidden, n_inputs).uniform_(-bound, bound) * w_in_gain)

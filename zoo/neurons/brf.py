@@ -29,15 +29,138 @@ Trainable per-neuron parameters (state_dict names inside a model: ``<cell>.omega
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import nir
+import numpy as np
 import torch
 from torch import nn
 
+from zoo.neurons.descriptor import FixedFormat, NeuronDescriptor, NeuronError, Param
 from zoo.neurons.local_cell import LocalCell, LocalJacobians
+from zoo.neurons.registry import register
 from zoo.neurons.surrogate import double_gaussian_grad, heaviside
+from zoo.numerics import COEF_FRAC, FLOAT, floor0, shr0
 
+NAME = "brf"
 REFRACTORY_DECAY = 0.9
+Q_SHIFT = 24  # extra fractional bits of the refractory-damping coefficient Kq
+STATE_SHIFT = 1  # u, v, q stored at U/2 state units (2x range; docs/architecture.md "BRF")
+
+
+def p_omega(xp: Any, omega: Any, dt: float) -> Any:
+    """Divergence boundary p(omega) = (-1 + sqrt(1 - (dt*omega)^2)) / dt (xp: numpy or torch)."""
+    return (-1.0 + xp.sqrt(1.0 - (dt * omega) ** 2)) / dt
+
+
+def resonate(num: Any, p: dict, u: Any, v: Any, q: Any, i: Any) -> tuple[Any, Any]:
+    """One Euler step of the damped rotation, b = p(omega) - b_offset - q:
+    u' = u + dt (b u - omega v + I),  v' = v + dt (omega u + b v).
+    Loihi: B = A - shr0(q Kq, 24) = (1 + dt b) 2^F;  u' = sat(shr0(B u - W v + D I, F)),
+    v' = sat(shr0(W u + B v, F)) with A = floor0((1 + dt (p - b_offset)) 2^F), W = floor0(dt omega 2^F)."""
+    if num.fixed:
+        B = p["A"] - shr0(q * p["Kq"], Q_SHIFT)
+        return (num.sat(shr0(B * u - p["W"] * v + p["D"] * i, COEF_FRAC)),
+                num.sat(shr0(p["W"] * u + B * v, COEF_FRAC)))
+    dt, om = p["dt"], p["omega"]
+    b = p["p"] - p["b_offset"] - q
+    return u + dt * (b * u - om * v + i), v + dt * (om * u + b * v)
+
+
+def refractory(num: Any, p: dict, q: Any, z: Any) -> Any:
+    """q' = 0.9 q + z  (Loihi: sat(shr0(Cq q, F) + ONE z), Cq = floor0(0.9 2^F), ONE = 1 in state units)."""
+    if num.fixed:
+        return num.sat(shr0(p["Cq"] * q, COEF_FRAC) + p["ONE"] * z)
+    return REFRACTORY_DECAY * q + z
+
+
+def step(xp: Any, num: Any, p: dict, state: dict, i: Any) -> Any:
+    """One BRF step (state v = real part u, im = imaginary part v, q = refractory); returns z:
+    z = (u' - theta) - q > 0 with the OLD q, then q' = 0.9 q + z (module docstring)."""
+    u, v, q = state["v"], state["im"], state["q"]
+    u_new, v_new = resonate(num, p, u, v, q, i)
+    z = num.spike(u_new - (p["TH"] if num.fixed else p["theta"]) - q)
+    state["v"], state["im"], state["q"] = u_new, v_new, refractory(num, p, q, z)
+    return z
+
+
+def coefficients(xp: Any, nirp: dict, dt: float) -> dict:
+    """Float step parameters from the NIR ones (omega, b_offset, theta; the dt they were written for)."""
+    if "dt" in nirp and abs(float(nirp["dt"]) - dt) > 1e-9 * dt:
+        raise NeuronError(f"brf subgraph written for dt={float(nirp['dt']):.6g}, run with dt={dt:.6g}")
+    return {"omega": nirp["omega"], "b_offset": nirp["b_offset"], "theta": nirp["theta"], "dt": dt,
+            "p": p_omega(xp, nirp["omega"], dt)}
+
+
+def quantize(p: dict, U: float, name: str = "") -> tuple[dict, list[str]]:
+    """Integer parameters; input at U state units per float unit, state at U/2 (``STATE_SHIFT``).
+    Coefficients floored toward zero so that A^2 + W^2 <= 2^(2F): the integer rotation never grows
+    (BRF sits at its divergence boundary; 12-bit rounded decays diverge, docs/architecture.md)."""
+    F, Ub = COEF_FRAC, U / 2 ** STATE_SHIFT
+    n = np.size(p["omega"])
+    dt = float(np.ravel(p["dt"])[0])
+    a_f = 1.0 + dt * (p["p"] - p["b_offset"])
+    if np.any(a_f < 0) or np.any(a_f > 1):
+        raise NeuronError(f"node {name!r}: 1 + dt*(p - b_offset) outside [0, 1]")
+    q = {"A": floor0(a_f * 2 ** F), "W": floor0(dt * p["omega"] * 2 ** F),
+         "D": np.full(n, int(round(dt * 2 ** (F - STATE_SHIFT))), np.int64),
+         "Kq": np.full(n, int(round(dt * 2 ** (F + Q_SHIFT) / Ub)), np.int64),
+         "Cq": np.full(n, int(np.trunc(REFRACTORY_DECAY * 2 ** F)), np.int64),
+         "TH": np.round(p["theta"] * Ub).astype(np.int64), "ONE": np.full(n, int(round(Ub)), np.int64)}
+    norm2 = q["A"].astype(float) ** 2 + q["W"].astype(float) ** 2
+    notes = [f"brf: {F}-bit coefficients floored toward zero (max |rotation|^2 = {norm2.max() / 4 ** F:.9f} <= 1); "
+             f"state units U/{2 ** STATE_SHIFT} = {Ub:.6g} per float unit (input at U = {U:.6g}); "
+             f"theta = {int(q['TH'].max())} state units"]
+    return q, notes
+
+
+def nir_node(omega: np.ndarray, b_offset: np.ndarray, dt: float, theta: float | np.ndarray = 1.0) -> nir.NIRGraph:
+    """The ``brf`` v1 subgraph (docs/nir-extensions.md) for effective omega, b_offset (n,)."""
+    omega, b_offset = np.asarray(omega, np.float64), np.asarray(b_offset, np.float64)
+    n = omega.shape
+    if np.any(dt * omega >= 1):
+        raise NeuronError(f"brf: dt*omega must be < 1 (got max {float(np.max(dt * omega)):.4g})")
+    damp = p_omega(np, omega, dt) - b_offset
+    ones, decay = np.ones(n), REFRACTORY_DECAY
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array(n)}),
+        "u": nir.I(r=ones.copy()), "v": nir.I(r=ones.copy()),
+        "rot_vu": nir.Scale(scale=omega.copy()), "rot_uv": nir.Scale(scale=-omega),
+        "damp_u": nir.Scale(scale=damp.copy()), "damp_v": nir.Scale(scale=damp.copy()),
+        "spike": nir.Threshold(threshold=np.broadcast_to(np.asarray(theta, np.float64), n).copy()),
+        "refractory": nir.LI(tau=np.full(n, dt / (1 - decay)), r=np.full(n, 1 / (1 - decay)), v_leak=np.zeros(n)),
+        "q_inhib": nir.Scale(scale=-ones),
+        "output": nir.Output(output_type={"output": np.array(n)}),
+    }
+    edges = [("input", "u"), ("u", "spike"), ("spike", "output"), ("u", "rot_vu"), ("rot_vu", "v"),
+             ("v", "rot_uv"), ("rot_uv", "u"), ("u", "damp_u"), ("damp_u", "u"), ("v", "damp_v"),
+             ("damp_v", "v"), ("spike", "refractory"), ("refractory", "q_inhib"), ("q_inhib", "u")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"zoo.neuron": NAME, "zoo.version": 1})
+
+
+def nir_params(node: nir.NIRGraph, name: str = "") -> dict:
+    """omega, b_offset, theta (n,) of a ``brf`` subgraph and the dt it was written for
+    (refractory LI: dt = tau (1 - 0.9)); b_offset = p(omega) - damp_u.scale."""
+    try:
+        rot, damp, spike, refr = (node.nodes[k] for k in ("rot_vu", "damp_u", "spike", "refractory"))
+    except KeyError as exc:
+        raise NeuronError(f"node {name!r}: brf extension lacks sub-node {exc}") from None
+    f = lambda x: np.asarray(x, np.float64)  # noqa: E731
+    omega, tau_q = f(rot.scale).ravel(), f(refr.tau).ravel()
+    dt_node = float(tau_q[0] * (1 - REFRACTORY_DECAY))
+    if not np.allclose(tau_q * (1 - REFRACTORY_DECAY), dt_node, rtol=1e-9) or \
+            not np.allclose(f(refr.r).ravel() * (1 - REFRACTORY_DECAY), 1.0, rtol=1e-9):
+        raise NeuronError(f"node {name!r}: brf refractory LI must encode q = 0.9 q + z")
+    b_offset = p_omega(np, omega, dt_node) - np.broadcast_to(f(damp.scale), omega.shape)
+    return {"omega": omega, "b_offset": b_offset, "theta": np.broadcast_to(f(spike.threshold), omega.shape).copy(),
+            "dt": dt_node}
+
+
+DESCRIPTOR = register(NeuronDescriptor(
+    NAME, 1, params={"omega": Param("rad/s"), "b_offset": Param("1/s"), "theta": Param("1")},
+    state=("v", "im", "q"), step=step, coefficients=coefficients, quantize=quantize, nir_node=nir_node,
+    nir_params=nir_params, fixed=FixedFormat(coef_bits=COEF_FRAC, state_shift={"v": 1, "im": 1, "q": 1}),
+    doc="balanced resonate-and-fire (Higuchi et al. 2024)"))
 
 
 class BRFParameters(NamedTuple):
@@ -55,8 +178,8 @@ def _p_omega(p: "BRFParameters") -> torch.Tensor:
 
 
 def sustain_osc(omega: torch.Tensor, dt: float) -> torch.Tensor:
-    """Divergence boundary p(omega) = (-1 + sqrt(1 - (dt*omega)^2)) / dt."""
-    return (-1.0 + torch.sqrt(1.0 - (dt * omega) ** 2)) / dt
+    """Divergence boundary :func:`p_omega` in torch."""
+    return p_omega(torch, omega, dt)
 
 
 def brf_spike(h: torch.Tensor, p: BRFParameters) -> torch.Tensor:
@@ -67,11 +190,9 @@ def brf_spike(h: torch.Tensor, p: BRFParameters) -> torch.Tensor:
 def brf_step(h: torch.Tensor, i: torch.Tensor, p: BRFParameters) -> torch.Tensor:
     """One Euler step h[t-1] -> h[t] on the stacked state (..., N, 3) = (u, v, r=q[t-1])."""
     u, v, r = h[..., 0], h[..., 1], h[..., 2]
-    z_prev = brf_spike(h, p)
-    r_new = REFRACTORY_DECAY * r + z_prev  # q[t-1]
-    b = _p_omega(p) - p.b_offset - r_new
-    u_new = u + p.dt * (b * u - p.omega * v + i)
-    v_new = v + p.dt * (p.omega * u + b * v)
+    r_new = refractory(FLOAT, {}, r, brf_spike(h, p))  # q[t-1]
+    coef = {"dt": p.dt, "omega": p.omega, "p": _p_omega(p), "b_offset": p.b_offset}
+    u_new, v_new = resonate(FLOAT, coef, u, v, r_new, i)
     return torch.stack((u_new, v_new, r_new), dim=-1)
 
 

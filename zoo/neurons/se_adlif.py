@@ -24,13 +24,116 @@ Trainable per-neuron parameters (state_dict names inside a model): ``<cell>.tau_
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import nir
+import numpy as np
 import torch
 from torch import nn
 
+from zoo.neurons.descriptor import FixedFormat, NeuronDescriptor, NeuronError, Param
 from zoo.neurons.local_cell import LocalCell, LocalJacobians
+from zoo.neurons.registry import register
 from zoo.neurons.surrogate import heaviside, slayer_grad
+from zoo.numerics import COEF_FRAC, FLOAT, shl, shr0
+
+NAME = "se_adlif"
+W_SHIFT = 2  # w stored at U/4 state units (4x range; docs/architecture.md "SE-adLIF")
+
+
+def membrane(num: Any, p: dict, u: Any, w: Any, i: Any) -> Any:
+    """u' = alpha u + (1 - alpha)(I - w)   (Loihi: sat(shr0(Ca u + C1a (I - (w << 2)), F)))."""
+    if num.fixed:
+        return num.sat(shr0(p["Ca"] * u + p["C1a"] * (i - shl(w, W_SHIFT)), COEF_FRAC))
+    return p["alpha"] * u + (1.0 - p["alpha"]) * (i - w)
+
+
+def adapt(num: Any, p: dict, w: Any, u: Any, z: Any) -> Any:
+    """w' = beta w + (1 - beta) q (a u + b z) with this step's post-reset u and spike z
+    (Loihi: sat(shr0(Cb w + Cw u, F) + JB z))."""
+    if num.fixed:
+        return num.sat(shr0(p["Cb"] * w + p["Cw"] * u, COEF_FRAC) + p["JB"] * z)
+    return p["beta"] * w + (1.0 - p["beta"]) * p["q"] * (p["a"] * u + p["b"] * z)
+
+
+def step(xp: Any, num: Any, p: dict, state: dict, i: Any) -> Any:
+    """One SE-adLIF step (state v = post-reset membrane u, w); returns z (strict u' > theta)."""
+    u = membrane(num, p, state["v"], state["w"], i)
+    z = num.spike(u - (p["TH"] if num.fixed else p["theta"]))
+    u = u * (1 - z)
+    state["w"], state["v"] = adapt(num, p, state["w"], u, z), u
+    return z
+
+
+def coefficients(xp: Any, nirp: dict, dt: float) -> dict:
+    """alpha = 1 - dt/tau_u, beta = 1 - dt/tau_w, and a, b, q, theta as written."""
+    alpha, beta = 1.0 - dt / nirp["tau_u"], 1.0 - dt / nirp["tau_w"]
+    if xp is np and (np.any(alpha < 0) or np.any(beta < 0)):
+        raise NeuronError("se_adlif: dt/tau > 1 (time constant shorter than the step)")
+    return {"alpha": alpha, "beta": beta, "a": nirp["a"], "b": nirp["b"], "q": nirp["q"], "theta": nirp["theta"]}
+
+
+def quantize(p: dict, U: float, name: str = "") -> tuple[dict, list[str]]:
+    """Integer parameters (F-bit coefficients rounded); u at U state units, w at U/4 (``W_SHIFT``)."""
+    F = COEF_FRAC
+    r = lambda x: np.round(np.asarray(x, float) * 2 ** F).astype(np.int64)  # noqa: E731
+    q = {"Ca": r(p["alpha"]), "C1a": r(1.0 - p["alpha"]), "Cb": r(p["beta"]),
+         "Cw": r((1.0 - p["beta"]) * p["q"] * p["a"] / 2 ** W_SHIFT),
+         "JB": np.round((1.0 - p["beta"]) * p["q"] * p["b"] * U / 2 ** W_SHIFT).astype(np.int64),
+         "TH": np.round(p["theta"] * U).astype(np.int64)}
+    return q, [f"se_adlif: {F}-bit coefficients (rounded), state units U = {U:.6g} per float unit (u), "
+               f"U/{2 ** W_SHIFT} (w)"]
+
+
+def nir_node(alpha: np.ndarray, beta: np.ndarray, a: np.ndarray, b: np.ndarray, dt: float, q: float = 120.0,
+             theta: float | np.ndarray = 1.0) -> nir.NIRGraph:
+    """The ``se_adlif`` v1 subgraph (docs/nir-extensions.md) from effective alpha, beta, a, b (n,)."""
+    alpha, beta, a, b = (np.asarray(x, np.float64) for x in (alpha, beta, a, b))
+    n = alpha.shape
+    if np.any(alpha >= 1) or np.any(beta >= 1) or np.any(alpha < 0) or np.any(beta < 0):
+        raise NeuronError("se_adlif: alpha and beta must be in [0, 1)")
+    zeros = np.zeros(n)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array(n)}),
+        "lif": nir.LIF(tau=dt / (1 - alpha), r=np.ones(n), v_leak=zeros.copy(),
+                       v_threshold=np.broadcast_to(np.asarray(theta, np.float64), n).copy(), v_reset=zeros.copy(),
+                       metadata={"zoo.reset": "zero"}),
+        "jump_b": nir.Scale(scale=b.copy()), "coupling_a": nir.Scale(scale=a.copy()),
+        "adaptation": nir.LI(tau=dt / (1 - beta), r=np.full(n, float(q)), v_leak=zeros.copy()),
+        "coupling": nir.Scale(scale=-np.ones(n)),
+        "output": nir.Output(output_type={"output": np.array(n)}),
+    }
+    edges = [("input", "lif"), ("lif", "output"), ("lif", "jump_b"), ("jump_b", "adaptation"),
+             ("lif", "coupling_a"), ("coupling_a", "adaptation"), ("adaptation", "coupling"), ("coupling", "lif")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"zoo.neuron": NAME, "zoo.version": 1})
+
+
+def nir_params(node: nir.NIRGraph, name: str = "") -> dict:
+    """tau_u, tau_w, a, b, theta (n,) and q of a ``se_adlif`` subgraph (validated)."""
+    try:
+        lif, jb, ca, ad = (node.nodes[k] for k in ("lif", "jump_b", "coupling_a", "adaptation"))
+    except KeyError as exc:
+        raise NeuronError(f"node {name!r}: se_adlif extension lacks sub-node {exc}") from None
+    f = lambda x: np.asarray(x, np.float64)  # noqa: E731
+    reset = (lif.metadata or {}).get("zoo.reset", "zero")
+    reset = reset.decode() if isinstance(reset, bytes) else str(reset)
+    if reset != "zero" or np.any(f(lif.v_reset) != 0) or np.any(f(lif.v_leak) != 0) or np.any(f(lif.r) != 1):
+        raise NeuronError(f"node {name!r}: se_adlif lif must have zero reset to 0, v_leak = 0, r = 1")
+    q = np.unique(f(ad.r))
+    if q.size != 1:
+        raise NeuronError(f"node {name!r}: se_adlif adaptation r (= q) must be one value")
+    shape = f(lif.tau).ravel().shape
+    return {"tau_u": f(lif.tau).ravel(), "tau_w": f(ad.tau).ravel(),
+            "a": np.broadcast_to(f(ca.scale), shape).copy(), "b": np.broadcast_to(f(jb.scale), shape).copy(),
+            "q": float(q[0]), "theta": np.broadcast_to(f(lif.v_threshold), shape).copy()}
+
+
+DESCRIPTOR = register(NeuronDescriptor(
+    NAME, 1, params={"tau_u": Param("s"), "tau_w": Param("s"), "a": Param("1"), "b": Param("1"),
+                     "q": Param("1", "scalar"), "theta": Param("1")},
+    state=("v", "w"), step=step, coefficients=coefficients, quantize=quantize, nir_node=nir_node,
+    nir_params=nir_params, fixed=FixedFormat(coef_bits=COEF_FRAC, state_shift={"w": W_SHIFT}), reset="zero",
+    aliases=("seadlif", "SEAdLIF"), doc="symplectic-Euler adaptive LIF (Baronig et al. 2025)"))
 
 
 class SEAdLIFParameters(NamedTuple):
@@ -52,11 +155,10 @@ def se_adlif_spike(h: torch.Tensor, p: SEAdLIFParameters) -> torch.Tensor:
 def se_adlif_step(h: torch.Tensor, i: torch.Tensor, p: SEAdLIFParameters) -> torch.Tensor:
     """One symplectic-Euler step on the stacked state (..., N, 2) = (v pre-reset, w)."""
     v, w = h[..., 0], h[..., 1]
-    u_prev = v * (1.0 - se_adlif_spike(h, p))
-    v_new = p.alpha * u_prev + (1.0 - p.alpha) * (i - w)
+    coef = p._asdict()
+    v_new = membrane(FLOAT, coef, v * (1.0 - se_adlif_spike(h, p)), w, i)
     z = heaviside(v_new - p.theta, slayer_grad)
-    u_new = v_new * (1.0 - z)
-    w_new = p.beta * w + (1.0 - p.beta) * p.q * (p.a * u_new + p.b * z)
+    w_new = adapt(FLOAT, coef, w, v_new * (1.0 - z), z)
     return torch.stack((v_new, w_new), dim=-1)
 
 

@@ -93,17 +93,22 @@ class KindModel(WindowedModel):
 
         load_plugins()
         self.params = proc_params["params"]
-        self.kind = KINDS[self.kind_name]
+        self.kind = KINDS[proc_params.get("kind", self.kind_name)]
         self.state_vars = self.kind.state
 
+    def state_views(self) -> dict[str, np.ndarray]:
+        """The kind's state variables as (batch, n) views of this process's Vars."""
+        return {k: getattr(self, k).reshape(self.batch, -1) for k in self.state_vars}
+
     def update(self, a_in: np.ndarray) -> np.ndarray:
-        state = {k: getattr(self, k).reshape(self.batch, -1) for k in self.state_vars}
+        views = self.state_views()
+        state = dict(views)
         a = a_in.reshape(self.batch, -1)
         a = a.astype(np.int64) if self.fixed else a
         s = self.kind.step(state, a, self.params, self.fixed)
-        for k in self.state_vars:  # steps may update in place or rebind
-            getattr(self, k)[:] = state[k].reshape(-1)
-        return s.reshape(-1)
+        for k, view in views.items():  # steps may update in place or rebind
+            view[:] = state[k]
+        return np.asarray(s).reshape(-1)
 
 
 class KindFloatPorts(KindModel):
