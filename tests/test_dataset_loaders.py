@@ -323,7 +323,7 @@ def test_task_module_file_and_errors(tmp_path, monkeypatch):
     mod = tmp_path / "my_tasks.py"
     mod.write_text(USER_MODULE)
     monkeypatch.setattr("zoo.tasks._USER_MODULES", {})
-    monkeypatch.setattr("zoo.tasks.TASKS", dict(TASKS))
+    monkeypatch.setattr(TASKS, "_items", TASKS.snapshot())  # registrations undone after the test
     monkeypatch.delenv("ZOO_TASK_MODULES", raising=False)
     with pytest.raises(ZooError, match="unknown task 'user-ramps'"):
         get_task("user-ramps")
@@ -366,7 +366,7 @@ def test_task_module_dotted_name(tmp_path, monkeypatch):
     (pkg / "tasks.py").write_text(USER_MODULE.replace('"user-ramps"', '"user-ramps-2"'))
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr("zoo.tasks._USER_MODULES", {})
-    monkeypatch.setattr("zoo.tasks.TASKS", dict(TASKS))
+    monkeypatch.setattr(TASKS, "_items", TASKS.snapshot())  # registrations undone after the test
     # a process that never called load_task_module (a training worker) finds the task through
     # $ZOO_TASK_MODULES
     monkeypatch.setenv("ZOO_TASK_MODULES", "userpkg.tasks")

@@ -9,7 +9,7 @@ import torch
 import zoo
 from exporters.lava import build_plan, emulate, run_lava
 from exporters.nir import from_nir, to_nir
-from exporters.nir.zoo_models import GRAPH_EXPORTERS
+from exporters.nir.export import graph_exporters
 from zoo.tasks import get_task
 
 
@@ -17,7 +17,7 @@ def exportable() -> list[str]:
     names = []
     for name in zoo.list_models():
         model = zoo.get_model(name, weights=None)
-        if type(model).__name__ in GRAPH_EXPORTERS or name == "lif-digits":
+        if type(model).__name__ in graph_exporters() or name == "lif-digits":
             names.append(name)
     return names
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from zoo.registries import Registry
 from zoo.registry import ZooError
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
@@ -180,18 +181,15 @@ def _extract_verified(archive: Path, staged: Path, manifest: dict[str, str], arc
         raise ZooError(f"{origin}: not a readable tar archive ({e})") from None
 
 
-DATASETS: dict[str, DataSet] = {}
+DATASETS: Registry[DataSet] = Registry("data set", ZooError, see="see `zoo data list`")
 
 
 def register_dataset(ds: DataSet) -> DataSet:
-    DATASETS[ds.name] = ds
-    return ds
+    return DATASETS.register(ds.name, ds)
 
 
 def get_dataset(name: str) -> DataSet:
-    if name not in DATASETS:
-        raise ZooError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))} (see `zoo data list`)")
-    return DATASETS[name]
+    return DATASETS.get(name)
 
 
 register_dataset(DataSet(

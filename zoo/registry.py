@@ -10,7 +10,6 @@ or ``NAME.json`` — a user's trained weights with their metadata.
 """
 from __future__ import annotations
 
-import difflib
 import json
 import os
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from zoo.registries import Registry
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHT_SUFFIXES = (".safetensors", ".json")
@@ -147,25 +148,26 @@ class ModelEntry:
         return None
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
-
-
-def register(entry: ModelEntry) -> ModelEntry:
-    """Add ``entry``; names are unique."""
-    if entry.name in _REGISTRY and _REGISTRY[entry.name] is not entry:
-        raise ZooError(f"model {entry.name!r} is registered twice")
-    _REGISTRY[entry.name] = entry
-    return entry
-
-
 def _load_all() -> None:
     import zoo.models  # noqa: F401  (modules register themselves on import)
 
 
+MODELS: Registry[ModelEntry] = Registry("model", ZooError, see="see `zoo list`", loader=_load_all)
+
+
+def register(entry: ModelEntry) -> ModelEntry:
+    """Add ``entry``; names are unique."""
+    return MODELS.register(entry.name, entry)
+
+
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
-    _load_all()
-    return sorted(_REGISTRY)
+    return MODELS.names()
+
+
+def shipped_models() -> list[str]:
+    """Registered models with pretrained weights (shipped or in ``$ZOO_HOME/weights``)."""
+    return [n for n in list_models() if get_entry(n).weights is not None]
 
 
 def is_path_ref(ref: str) -> bool:
@@ -204,14 +206,9 @@ def _user_entry(ref: str) -> ModelEntry:
 def get_entry(name: str) -> ModelEntry:
     """The registry entry for ``name`` (a registered name or a path reference, see
     :func:`is_path_ref`); unknown names suggest the closest match."""
-    _load_all()
-    if name not in _REGISTRY and is_path_ref(name):
+    if name not in MODELS and is_path_ref(name):
         return _user_entry(name)
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ZooError(f"unknown model {name!r}{hint} (see `zoo list`)")
-    return _REGISTRY[name]
+    return MODELS.get(name)
 
 
 def get_weights(name: str) -> Weights:

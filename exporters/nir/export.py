@@ -137,18 +137,26 @@ def to_nir(model: nn.Module, dt: float, metadata: dict[str, Any] | None = None,
     """Export ``model`` to a NIR graph with ``dt`` (seconds) and ``metadata`` in graph metadata.
 
     Models with non-chain structure implement ``model.to_nir(dt) -> nir.NIRGraph`` or have a
-    graph exporter in :data:`exporters.nir.zoo_models.GRAPH_EXPORTERS`; ``input_shape`` (without
+    graph exporter in :func:`graph_exporters`; ``input_shape`` (without
     batch and time) is needed where the first layer does not fix it (convolutions)."""
     if dt is None or not dt > 0:
         raise NIRError(f"dt must be a positive number of seconds, got {dt!r}")
     meta = {"dt": float(dt), "producer": "lava-nir-zoo", **(metadata or {})}
-    from exporters.nir.zoo_models import GRAPH_EXPORTERS
-
-    if type(model).__name__ in GRAPH_EXPORTERS:
-        nodes, edges = GRAPH_EXPORTERS[type(model).__name__](model, dt, input_shape)
+    exporters = graph_exporters()
+    if type(model).__name__ in exporters:
+        nodes, edges = exporters.get(type(model).__name__)(model, dt, input_shape)
         return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
     if hasattr(model, "to_nir"):
         graph = model.to_nir(dt)
         graph.metadata = {**meta, **(graph.metadata or {})}
         return graph
     return chain_to_nir(model, dt, meta)
+
+
+def graph_exporters():
+    """The registry of graph exporters (:mod:`exporters.nir.graph_exporters`) with every zoo
+    exporter module imported, so each has registered itself."""
+    from exporters.nir import ext_gamma, zoo_models, zoo_models_hypr  # noqa: F401  (they register on import)
+    from exporters.nir.graph_exporters import GRAPH_EXPORTERS
+
+    return GRAPH_EXPORTERS

@@ -1,25 +1,18 @@
-"""NIR exporters for zoo networks whose structure is not a plain chain of children.
-
-``GRAPH_EXPORTERS[class name] = fn(model, dt, input_shape) -> (nodes, edges)`` (nodes include ``input`` and
-``output``). :func:`exporters.nir.export.to_nir` consults this table before chain export.
+"""NIR exporters for zoo networks whose structure is not a plain chain of children: STOP's
+convolutional/dense nets and the STAR RSNN, registered in
+:data:`exporters.nir.graph_exporters.GRAPH_EXPORTERS` (which :func:`exporters.nir.export.to_nir`
+consults before chain export).
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import nir
 import numpy as np
 import torch
 from torch import nn
 
+from exporters.nir.graph_exporters import GRAPH_EXPORTERS  # noqa: F401 (ext_gamma registers through this name)
+from exporters.nir.graph_exporters import as_numpy as _a
 from exporters.nir.io import NIRError
-
-GraphExporter = Callable[[nn.Module, float, tuple], tuple[dict, list]]
-GRAPH_EXPORTERS: dict[str, GraphExporter] = {}  # keyed by class qualname, so zoo modules load lazily
-
-
-def _a(t: torch.Tensor) -> np.ndarray:
-    return t.detach().cpu().double().numpy()
 
 
 def _spatial(op: nn.Module, shape: tuple[int, ...], name: str) -> tuple[nir.NIRNode | None, tuple[int, ...]]:
@@ -105,7 +98,7 @@ def _stopnet(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -
     return nodes, edges
 
 
-GRAPH_EXPORTERS["STOPNet"] = _stopnet
+GRAPH_EXPORTERS.register("STOPNet", _stopnet)
 
 
 def _star(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> tuple[dict, list]:
@@ -139,7 +132,4 @@ def _star(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> t
     return nodes, edges
 
 
-GRAPH_EXPORTERS["STARRSNN"] = _star
-
-
-from exporters.nir import zoo_models_hypr  # noqa: E402,F401  (registers RecurrentSNN)
+GRAPH_EXPORTERS.register("STARRSNN", _star)

@@ -18,7 +18,8 @@ import numpy as np
 from torch import nn
 
 from exporters.nir.io import NIRError
-from exporters.nir.zoo_models import GRAPH_EXPORTERS, _a
+from exporters.nir.graph_exporters import GRAPH_EXPORTERS
+from exporters.nir.graph_exporters import as_numpy as _a
 
 
 def hypr_cell_node(cell: nn.Module, neuron: str, dt: float) -> nir.NIRGraph:
@@ -66,4 +67,4 @@ def _hypr(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> t
     return nodes, edges
 
 
-GRAPH_EXPORTERS["RecurrentSNN"] = _hypr
+GRAPH_EXPORTERS.register("RecurrentSNN", _hypr)

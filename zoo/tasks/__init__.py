@@ -13,36 +13,12 @@ A user's tasks are registered by importing their module (:func:`load_task_module
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 
 from zoo.registry import ZooError
-
-
-@dataclass(frozen=True)
-class Task:
-    """A data source plus its training loss and evaluation metric."""
-
-    name: str
-    load: Callable[..., tuple[torch.Tensor, torch.Tensor]]  # (split, n=None, **params)
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs (B,T,K), targets)
-    metric: Callable[[torch.Tensor, torch.Tensor], float]
-    metric_name: str
-    higher_is_better: bool
-    description: str = ""
-    # (split, **params) -> a torch.utils.data.Dataset of (x (T, ...), y) read from disk sample by
-    # sample; None: the task lives in memory and task_dataset() wraps task.load
-    dataset: Callable[..., Any] | None = None
-
-
-TASKS: dict[str, Task] = {}
-
-
-def register_task(task: Task) -> Task:
-    TASKS[task.name] = task
-    return task
+from zoo.tasks.base import TASKS, Task, rate_cross_entropy, register_task, spike_count_accuracy  # noqa: F401
 
 
 def get_task(name: str) -> Task:
@@ -51,9 +27,7 @@ def get_task(name: str) -> Task:
     _import_optional_tasks()
     if name not in TASKS:
         _import_env_modules()
-    if name not in TASKS:
-        raise ZooError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
-    return TASKS[name]
+    return TASKS.get(name)
 
 
 def _import_optional_tasks() -> None:
@@ -64,18 +38,6 @@ def _import_optional_tasks() -> None:
 
     for info in pkgutil.iter_modules(pkg.__path__):
         importlib.import_module(f"zoo.tasks.{info.name}")
-
-
-def spike_count_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:
-    """Accuracy of argmax over the summed output (spike count, or summed voltage), ties to
-    the lowest index. outputs: (B, T, K); targets: (B,) class indices."""
-    pred = outputs.sum(dim=1).argmax(dim=-1)
-    return float((pred == targets).float().mean())
-
-
-def rate_cross_entropy(outputs: torch.Tensor, targets: torch.Tensor, scale: Any = 1.0) -> torch.Tensor:
-    """Cross-entropy on time-summed outputs (snnTorch ``ce_count_loss`` convention)."""
-    return torch.nn.functional.cross_entropy(outputs.sum(dim=1) * scale, targets)
 
 
 # --- data sets: every task as a torch.utils.data.Dataset --------------------------------------
@@ -178,7 +140,7 @@ def load_task_module(spec: str) -> list[str]:
     key = str(Path(spec).expanduser().resolve()) if is_file else spec
     if key in _USER_MODULES:
         return list(_USER_MODULES[key])
-    before = dict(TASKS)
+    before = TASKS.snapshot()
     try:
         if is_file:
             path = Path(key)
@@ -206,17 +168,15 @@ def load_task_module(spec: str) -> list[str]:
                                    "(give a .py file path, or a module importable from the current directory)") from None
                 raise
     except ZooError:
-        TASKS.clear()
-        TASKS.update(before)
+        TASKS.restore(before)
         raise
     except Exception as exc:  # the user's code failed: one line naming the module and the error
-        TASKS.clear()
-        TASKS.update(before)
+        TASKS.restore(before)
         raise ZooError(f"task module {spec}: import failed: {type(exc).__name__}: {' '.join(str(exc).split())}") from None
-    replaced = [n for n in before if TASKS.get(n) is not before[n]]
+    after = TASKS.snapshot()
+    replaced = [n for n in before if after.get(n) is not before[n]]
     if replaced:
-        TASKS.clear()
-        TASKS.update(before)
+        TASKS.restore(before)
         raise ZooError(f"task module {spec}: registers task {replaced[0]!r}, which the zoo already has; "
                        "give the task another name")
     new = sorted(n for n in TASKS if n not in before)

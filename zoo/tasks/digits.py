@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from zoo.tasks import Task, rate_cross_entropy, register_task, spike_count_accuracy
+from zoo.tasks.base import Task, rate_cross_entropy, register_task, spike_count_accuracy
 
 N_INPUTS = 64
 N_CLASSES = 10
