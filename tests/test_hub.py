@@ -223,7 +223,7 @@ def test_keyboard_interrupt_cleans_up(
         dst.write(src.read(100))
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(hub, "_stream", interrupted)
+    monkeypatch.setattr(hub, "copy_stream", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fetch(f"{server.base}/good.bin", GOOD_SHA)
     assert server.hits["/good.bin"] == 1

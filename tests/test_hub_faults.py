@@ -33,7 +33,7 @@ from test_hub import serve
 GOOD = bytes(range(256)) * 400  # 100 KiB: several read chunks
 GOOD_SHA = hashlib.sha256(GOOD).hexdigest()
 TALLY: dict[str, Counter] = defaultdict(Counter)
-HUB_PY = Path(hub.__file__)
+REPO = Path(hub.__file__).resolve().parents[1]
 
 
 class Faulty(http.server.BaseHTTPRequestHandler):
@@ -273,10 +273,9 @@ def test_stale_part_files_removed(base: str, home: Path) -> None:
 
 
 SIGNAL_CHILD = textwrap.dedent("""
-    import importlib.util, signal, sys
-    spec = importlib.util.spec_from_file_location("hub_under_test", sys.argv[1])
-    hub = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hub)  # stdlib only: no torch import in the child
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from zoo import hub
     try:
         hub.fetch(sys.argv[2], sys.argv[3], "w.bin", deadline=60)
     finally:
@@ -290,7 +289,7 @@ def test_signal_during_download_cleans_up(base: str, home: Path, signame: str) -
     sig = getattr(signal, signame)
     TALLY["signal"]["trials"] += 1
     env = {**os.environ, "ZOO_HOME": str(home)}
-    child = subprocess.Popen([sys.executable, "-c", SIGNAL_CHILD, str(HUB_PY), f"{base}/trickle/7", GOOD_SHA],
+    child = subprocess.Popen([sys.executable, "-c", SIGNAL_CHILD, str(REPO), f"{base}/trickle/7", GOOD_SHA],
                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         t0 = time.monotonic()
