@@ -96,13 +96,12 @@ def test_refused_tool_says_why(tmp_path):
 
 
 def test_random_input_when_data_absent(monkeypatch, tmp_path):
-    import zoo.evaluate
+    from zoo.pipeline import Pipeline
 
-    def absent(name, samples):
+    def absent(self, *a, **k):
         raise ZooError("data set 'x' is not present")
 
-    monkeypatch.setattr(zoo.evaluate, "load_eval_data", absent)
-    monkeypatch.setattr(zoo.evaluate, "calibration_inputs", lambda *a, **k: (_ for _ in ()).throw(ZooError("absent")))
+    monkeypatch.setattr(Pipeline, "data", absent)  # test and training data (calibration) both absent
     out = tmp_path / "k"
     m = export_kit("lif-digits", out, samples=2, steps=8, lava=False)
     assert m["input_source"].startswith("random: numpy default_rng(0)")

@@ -16,6 +16,8 @@ import pytest
 import torch
 
 from zoo import distributed as zd
+from zoo import launch as zl
+from zoo import shards as zs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,8 +87,8 @@ def test_single_process_helpers_are_noops():
 def test_failure_message_is_last_error_line():
     tail = ["[rank1]: Traceback (most recent call last):", '[rank1]:   File "x.py", line 3, in f',
             "[rank1]: RuntimeError: boom", ""]
-    assert zd._last_error_line(tail) == "RuntimeError: boom"
-    assert zd._last_error_line([]) == "no error output"
+    assert zl._last_error_line(tail) == "RuntimeError: boom"
+    assert zl._last_error_line([]) == "no error output"
 
 
 def test_cuda_request_without_gpu_is_a_clear_error():
@@ -240,7 +242,7 @@ def test_workers_shard_only_lava_unless_asked(monkeypatch):
     def no_shard(kind, *a, **kw):
         raise AssertionError(f"{kind} was sharded")
 
-    monkeypatch.setattr(zd, "sharded_outputs", no_shard)
+    monkeypatch.setattr(zs, "sharded_outputs", no_shard)
     res = ev.evaluate("lif-digits", 8, ("torch", "emulator"), workers=2)
     assert res["backends"]["emulator"]["value"] is not None
     small, large = ev.auto_workers(300, 18, cpus=2), ev.auto_workers(2000, 1300, cpus=2)
@@ -250,12 +252,12 @@ def test_workers_shard_only_lava_unless_asked(monkeypatch):
 @pytest.mark.slow
 def test_sharded_outputs_are_in_sample_order():
     """Every sample's output equals its unsharded output (3 unequal shards of 10 samples)."""
-    from zoo.evaluate import _torch_outputs, load_eval_data
-    from zoo.registry import get_model
+    from zoo.pipeline import Pipeline
 
-    x, _ = load_eval_data("lif-digits", 10)
-    ref = _torch_outputs(get_model("lif-digits"), x)
-    got = zd.sharded_outputs("torch", "lif-digits", None, x, 3)
+    pipe = Pipeline("lif-digits")
+    x, _ = pipe.data("test", 10)
+    ref = pipe.torch_outputs(x)
+    got = zs.sharded_outputs("torch", "lif-digits", None, x, 3)
     assert torch.equal(got, ref)
 
 

@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from exporters.nir.io import NIRError
-from exporters.nir.targets import (Refused, agreement, export_for_target, graph_for_target, reference,
-                                   run_framework)
+from exporters.nir.target_runs import agreement, reference, run_framework
+from exporters.nir.targets import Refused, export_for_target, graph_for_target
+from zoo.pipeline import export_graph
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE = json.loads((ROOT / "benchmarks" / "interop" / "results" / "interop.json").read_text())["models"]
@@ -34,8 +35,7 @@ def test_table_lists_every_shipped_model_and_claims_something():
     """Every shipped model has a row (regenerate: python -m benchmarks.interop.table); a row the
     table could not measure ("unavailable") is only accepted while the model still cannot be
     exported here, and every measured model works with at least one tool."""
-    from benchmarks.interop.table import shipped_models
-    from zoo.evaluate import export_graph
+    from zoo.registry import shipped_models
 
     missing = sorted(set(shipped_models()) - set(TABLE))
     assert not missing, f"models without a row in docs/interop.md: {missing}"
@@ -52,11 +52,9 @@ def test_table_lists_every_shipped_model_and_claims_something():
 @pytest.mark.parametrize("name,target", WORKS)
 def test_claimed_cell_works_through_a_file(name, target, tmp_path):
     """zoo export NAME --target T, read back from disk, run by T's own importer == zoo semantics."""
-    path = export_for_target(name, target, tmp_path / f"{name}.nir")
+    path = export_for_target(export_graph(name), target, tmp_path / f"{name}.nir")
     graph = nir.read(path)
     assert graph.metadata["zoo.target"] == target
-    from zoo.evaluate import export_graph
-
     x = _inputs(name)
     res = agreement(reference(export_graph(name), x), run_framework(graph, target, x))
     assert res["spike_agreement"] in (None, 1.0), res
@@ -68,7 +66,7 @@ def test_claimed_cell_works_through_a_file(name, target, tmp_path):
 @pytest.mark.parametrize("name,target,reason", REFUSED)
 def test_refused_cell_refuses_with_one_line(name, target, reason, tmp_path):
     with pytest.raises(Refused) as exc:
-        export_for_target(name, target, tmp_path / "x.nir")
+        export_for_target(export_graph(name), target, tmp_path / "x.nir")
     assert str(exc.value) == reason and "\n" not in reason
     assert not (tmp_path / "x.nir").exists()
 
@@ -163,8 +161,6 @@ def test_node_map_on_plain_export_with_extensions_and_v_tap():
     import nirtorch
 
     from exporters.nir.nodemap import run_nirtorch, zoo_node_map
-    from zoo.evaluate import export_graph
-
     g = export_graph("star-mackey-glass")
     x = _inputs("star-mackey-glass", 2, 20)
     net = nirtorch.nir_to_torch(g, zoo_node_map(g), dtype=torch.float64)
@@ -299,9 +295,7 @@ def test_compare_against_the_source_framework(tmp_path, capsys):
 def test_plain_nir_reset_loop_runs_in_a_second_reader(name):
     """The NIR-only rewrite of subtractive resets (LI/I -> Threshold -> Scale back edge), with every
     zoo metadata removed, through nirtorch's own wiring of the back edge: same spikes."""
-    from exporters.nir.targets import _strip_zoo
-    from zoo.evaluate import export_graph
-
+    from exporters.nir.target_runs import _strip_zoo
     g = export_graph(name)
     plain = _strip_zoo(graph_for_target(g, "nir"))
     assert not any(str(k).startswith("zoo.") for n in plain.nodes.values() for k in (n.metadata or {}))

@@ -123,11 +123,10 @@ def _reconstruction_notes(entry: Any) -> list[str]:
 def _snn_section(name: str, meta: dict[str, Any]) -> list[str]:
     """Neuron populations, NIR nodes and their Lava mapping, from the exported NIR graph."""
     try:
-        from exporters.lava.plan import compile_plan
-        from zoo.evaluate import export_graph
+        from zoo.pipeline import Pipeline
 
-        graph = export_graph(name)
-        plan = compile_plan(graph)
+        pipe = Pipeline(name)
+        graph, plan = pipe.graph, pipe.plan("float")
     except Exception as exc:  # noqa: BLE001 - the card says why the section is missing
         return [f"NIR export / Lava plan not available: {exc}"]
     c = meta.get("contract", {})
@@ -318,7 +317,8 @@ def write_card(name: str, plots: bool = False, plot_samples: int = 1, lava: bool
     if plots:
         from zoo.plots import make_plots
 
-        make_plots(name, samples=plot_samples, lava=lava, log=log)
+        make_plots(name, samples=plot_samples, lava=lava, log=log,
+                   results=json.loads((RESULTS / f"{name}.json").read_text()))
     path = CARDS / f"{name}.md"
     path.write_text(render(name))
     return path

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zoo.argtypes import positive_int
 from zoo.registry import ZooError
 
 LOG = logging.getLogger("zoo")
@@ -65,8 +66,9 @@ def cmd_info(args: argparse.Namespace) -> None:
                      "commit": w.meta.get("commit")})
     if args.hardware:
         from zoo.evaluate import evaluate
+        from zoo.pipeline import Pipeline
 
-        info["hardware"] = evaluate(args.name, samples=args.samples, backends=("emulator",))["hardware"]
+        info["hardware"] = evaluate(Pipeline(args.name), samples=args.samples, backends=("emulator",))["hardware"]
     if args.json:
         print(json.dumps(info, indent=2))
         return
@@ -94,22 +96,24 @@ def cmd_download(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from exporters.nir import write
-    from zoo.evaluate import export_graph
+    from zoo.pipeline import Pipeline
 
     if args.to != "nir":
         raise ZooError(f"unknown export format {args.to!r} (supported: nir)")
     out = Path(args.output or f"{args.name}.nir")
+    graph = Pipeline(args.name).graph
     if args.target:
         from exporters.nir.targets import export_for_target
 
-        print(export_for_target(args.name, args.target, out))
+        print(export_for_target(graph, args.target, out))
         return
-    write(out, export_graph(args.name))
+    write(out, graph)
     print(out)
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
     from zoo.evaluate import BACKENDS, evaluate
+    from zoo.pipeline import Pipeline
 
     backends = tuple(args.backend) if getattr(args, "backend", None) else BACKENDS
     log = LOG.info if not args.json else (lambda m: None)
@@ -119,9 +123,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if getattr(args, "lava_samples", None):
         from zoo.evaluate import evaluate_with_lava_subset
 
-        res = evaluate_with_lava_subset(args.name, samples, args.lava_samples, **kw)
+        res = evaluate_with_lava_subset(Pipeline(args.name), samples, args.lava_samples, **kw)
     else:
-        res = evaluate(args.name, samples=samples, **kw)
+        res = evaluate(Pipeline(args.name), samples=samples, **kw)
     if getattr(args, "save", False):
         from zoo.card import save_results
 
@@ -220,17 +224,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message}\n")
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
 
 
 def _count_or_all(text: str) -> str | int:

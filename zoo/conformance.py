@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from zoo.argtypes import positive_int
+from zoo.pipeline import Pipeline
 from zoo.registry import ZooError
 
 TOOLS = ("zoo-torch", "lava-float", "lava-fixed", "emulator", "snntorch", "norse", "nirtorch")
@@ -70,20 +72,17 @@ def _read_data(path: Path) -> dict[str, dict[str, np.ndarray]]:
     return {name: {k: np.asarray(v.data) for k, v in node.observables.items()} for name, node in gd.nodes.items()}
 
 
-def kit_inputs(name: str, samples: int, steps: int | None, seed: int = 0) -> tuple[np.ndarray, str]:
+def kit_inputs(pipe: str | Pipeline, samples: int, steps: int | None, seed: int = 0) -> tuple[np.ndarray, str]:
     """The model's test data when present, else seeded Bernoulli(0.3) spikes of its input shape."""
-    from zoo.evaluate import input_shape, load_eval_data
-
+    pipe = pipe if isinstance(pipe, Pipeline) else Pipeline(pipe)
+    name = pipe.name
     try:
-        x, _ = load_eval_data(name, samples)
+        x, _ = pipe.data("test", samples)
         x = x.numpy().astype(np.float64)
         source = f"test data ({name}'s task, first {len(x)} test samples)"
     except Exception as exc:  # data set absent from the cache (CI), or not loadable here
-        shape = input_shape(name)
-        from zoo.registry import get_weights
-
-        t = int(get_weights(name).meta.get("steps") or steps or 50)
-        x = (np.random.default_rng(seed).random((samples, t, *shape)) < 0.3).astype(np.float64)
+        t = int(pipe.weights.meta.get("steps") or steps or 50)
+        x = (np.random.default_rng(seed).random((samples, t, *pipe.input_shape)) < 0.3).astype(np.float64)
         source = f"random: numpy default_rng({seed}) Bernoulli(0.3) spikes (test data unavailable: {exc})"
     if steps is not None:
         x = x[:, :steps]
@@ -93,26 +92,24 @@ def kit_inputs(name: str, samples: int, steps: int | None, seed: int = 0) -> tup
 def export_kit(name: str, out: str | Path, samples: int = 4, steps: int | None = None, lava: bool = True,
                seed: int = 0) -> dict[str, Any]:
     """Write the kit of registered model ``name`` into folder ``out`` (created; replaced atomically)."""
-    from exporters.lava import build_plan, emulate, run_lava
+    from exporters.lava import emulate, run_lava
     from exporters.lava.quantize import quantize_inputs
     from exporters.nir import write
-    from exporters.nir.targets import reference
-    from zoo.evaluate import calibration_inputs, export_graph
-    from zoo.registry import get_weights
+    from exporters.nir.target_runs import reference
 
     out = Path(out)
     if not out.parent.exists():
         raise ZooError(f"cannot write {out}: directory {out.parent} does not exist")
-    graph = export_graph(name)
-    dt = float(graph.metadata["dt"])
-    x, source = kit_inputs(name, samples, steps, seed)
+    pipe = Pipeline(name)
+    graph, dt = pipe.graph, pipe.dt
+    x, source = kit_inputs(pipe, samples, steps, seed)
     ref = reference(graph, x)
     x_fixed, frac_bits, in_err = quantize_inputs(x)
     try:
-        calib, calib_source = calibration_inputs(name, frac_bits), "training data (32 samples)"
+        calib, calib_source = pipe.calibration_inputs(frac_bits), "training data (32 samples)"
     except Exception:
         calib, calib_source = x_fixed, "the kit inputs (training data unavailable)"
-    plan = build_plan(graph, "fixed", input_frac_bits=frac_bits, calibrate=calib)
+    plan = pipe.plan("fixed", frac_bits, calibrate=calib)
     fixed = run_lava(plan, x_fixed) if lava else emulate(plan, x_fixed)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -124,7 +121,7 @@ def export_kit(name: str, out: str | Path, samples: int = 4, steps: int | None =
                                              "output_raw": {"value": np.asarray(fixed.output_raw)},
                                              **{n: {"spikes": np.asarray(s).astype(bool)}
                                                 for n, s in fixed.spikes.items()}}, dt)
-        w = get_weights(name)
+        w = pipe.weights
         manifest = {
             "kit_version": KIT_VERSION, "model": name, "weights_sha256": w.sha256, "dt": dt,
             "samples": int(x.shape[0]), "steps": int(x.shape[1]),
@@ -222,7 +219,8 @@ def _bit_identical(ref: dict[str, Any], got: dict[str, Any]) -> bool:
 
 def check_kit(folder: str | Path, tool: str) -> dict[str, Any]:
     """Run the kit's graph through ``tool`` and compare with the kit's reference outputs."""
-    from exporters.nir.targets import Refused, agreement, graph_for_target, reference, run_framework
+    from exporters.nir.target_runs import agreement, reference, run_framework
+    from exporters.nir.targets import Refused, graph_for_target
 
     if tool not in TOOLS:
         raise ZooError(f"unknown tool {tool!r} (choose from {', '.join(TOOLS)})")
@@ -307,8 +305,6 @@ def cmd_conformance(args: argparse.Namespace) -> None:
 
 def add_conformance_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register ``zoo conformance`` on the zoo's subparsers (``zoo/cli.py``)."""
-    from zoo.cli import positive_int
-
     s = sub.add_parser("conformance", help="NIR conformance kits: export a model's graph, inputs and reference "
                                            "outputs; check any tool against them")
     csub = s.add_subparsers(dest="conf_cmd", required=True)

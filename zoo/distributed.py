@@ -1,14 +1,10 @@
 """Data-parallel training and sharded evaluation on ``torch.distributed``.
 
-Launch
-------
-``zoo train RECIPE --nproc N`` starts N fresh interpreters (``python -m zoo.distributed
-train ...``) with the environment variables ``torchrun`` sets (``RANK``, ``LOCAL_RANK``,
-``WORLD_SIZE``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR=127.0.0.1``, ``MASTER_PORT``). Fresh
-interpreters (not ``fork``/``spawn`` of the parent) keep us independent of the global
-multiprocessing start method that Lava sets to ``fork`` at import. Because the workers only
-read those variables, ``torchrun ... -m zoo.cli train RECIPE`` runs the same code on a
-multi-node cluster (see ``docs/distributed.md``). Backend: gloo on CPU, NCCL on CUDA.
+This module is one rank's side: the process group, the batch shard and weight of each rank,
+and the weighted gradient all-reduce. Workers are started by :mod:`zoo.launch` (``zoo train
+--nproc N``) or by ``torchrun ... -m zoo.cli train RECIPE`` (the workers only read torchrun's
+environment variables ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``; see
+``docs/distributed.md``). Backend: gloo on CPU, NCCL on CUDA.
 
 Global batch and exactness
 --------------------------
@@ -40,35 +36,17 @@ All gradient sums go through :func:`allreduce_` (weighted SUM all-reduce with ``
 Failure handling
 ----------------
 Every collective has a timeout (``ZOO_DIST_TIMEOUT`` seconds, default 60, passed to
-``init_process_group``); the launcher's watchdog polls the workers and, as soon as one exits
-non-zero, kills the others and raises one :class:`DistributedError` line naming the rank, its
-exit code and its last error line. ``ZOO_DIST_FAULT="RANK:STEP:MODE"`` (MODE ``raise``,
-``exit`` or ``hang``) injects a fault at training step STEP on rank RANK for tests.
-
-Sharded evaluation
-------------------
-:func:`shard_map` splits samples into N contiguous shards, runs one fresh worker process per
-shard (no process group needed) and returns the per-shard results in shard order, so merging
-is deterministic (concatenation in sample order) whatever the completion order.
+``init_process_group``); the launcher (:func:`zoo.launch.launch`) stops every worker as soon as
+one fails. ``ZOO_DIST_FAULT="RANK:STEP:MODE"`` (MODE ``raise``, ``exit`` or ``hang``) injects a
+fault at training step STEP on rank RANK for tests.
 """
 from __future__ import annotations
 
-import collections
-import json
 import os
-import pickle
-import re
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.distributed as dist
@@ -77,7 +55,6 @@ from zoo.registry import ZooError
 
 DDP_RULES = frozenset({"bptt"})  # one forward + one backward per step: DistributedDataParallel
 ENV_KEYS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
-LOOPBACK = "127.0.0.1"
 
 
 class DistributedError(ZooError):
@@ -93,7 +70,6 @@ def default_timeout() -> float:
     return float(os.environ.get("ZOO_DIST_TIMEOUT", "60"))
 
 
-# ----------------------------------------------------------------------------- context
 @dataclass
 class Context:
     """This process's place in the run; the single-process default makes every method a no-op."""
@@ -326,251 +302,3 @@ def _maybe_fault(rank: int, step: int) -> None:
     if mode == "hang":
         time.sleep(10 ** 6)
     raise RuntimeError(f"injected fault on rank {rank} at step {step} (ZOO_DIST_FAULT)")
-
-
-# ----------------------------------------------------------------------------- launcher
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
-
-
-def _loopback_ifname() -> str | None:
-    try:
-        names = [n for _, n in socket.if_nameindex()]
-    except OSError:
-        return None
-    return next((n for n in ("lo", "lo0") if n in names), None)
-
-
-def _last_error_line(lines: Iterable[str]) -> str:
-    lines = [re.sub(r"^\[rank\d+\]:\s*", "", ln).strip() for ln in lines]
-    lines = [ln for ln in lines if ln]
-    for ln in reversed(lines):  # a Python traceback ends with "SomeError: message"
-        if not ln.startswith(("File ", "^", "~", "[W", "warnings.warn")):
-            return ln[:300]
-    return "no error output"
-
-
-def launch(cmd: Sequence[str], nproc: int, log: Callable[[str], None] = lambda m: None,
-           timeout: float | None = None, env: dict[str, str] | None = None,
-           forward_rank0: bool = True) -> None:
-    """Run ``cmd`` as ``nproc`` local workers with torchrun's environment variables on
-    127.0.0.1 and watch them: return when all exit 0; as soon as one exits non-zero (or
-    ``timeout`` seconds pass) terminate the others and raise one-line :class:`DistributedError`."""
-    if nproc < 1:
-        raise ZooError(f"--nproc must be >= 1, got {nproc}")
-    port = free_port()
-    base = {**os.environ, **(env or {})}
-    for k in ("TORCHELASTIC_RUN_ID", "GROUP_RANK", "ROLE_RANK"):
-        base.pop(k, None)
-    base.update(WORLD_SIZE=str(nproc), LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR=LOOPBACK, MASTER_PORT=str(port))
-    ifname = _loopback_ifname()
-    if ifname and "GLOO_SOCKET_IFNAME" not in base:
-        base["GLOO_SOCKET_IFNAME"] = ifname
-    base.setdefault("ZOO_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    base.setdefault("OMP_NUM_THREADS", base["ZOO_THREADS"])
-    root = str(Path(__file__).resolve().parent.parent)
-    base["PYTHONPATH"] = root + (os.pathsep + base["PYTHONPATH"] if base.get("PYTHONPATH") else "")
-    procs: list[subprocess.Popen] = []
-    tails: list[collections.deque] = []
-    exit_times: dict[int, float] = {}
-    threads = []
-
-    def pump(r: int, p: subprocess.Popen, tail: collections.deque) -> None:
-        for line in p.stderr:  # type: ignore[union-attr]
-            tail.append(line.rstrip("\n"))
-            if r == 0 and forward_rank0 and not line.startswith("[rank"):  # tracebacks: kept for the error line
-                log(line.rstrip("\n"))
-
-    def waiter(r: int, p: subprocess.Popen) -> None:
-        p.wait()
-        exit_times.setdefault(r, time.monotonic())
-
-    try:
-        for r in range(nproc):
-            e = dict(base, RANK=str(r), LOCAL_RANK=str(r))
-            p = subprocess.Popen(list(cmd), env=e, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                 cwd=os.getcwd())
-            procs.append(p)
-            tails.append(collections.deque(maxlen=40))
-            for target, args in ((pump, (r, p, tails[r])), (waiter, (r, p))):
-                t = threading.Thread(target=target, args=args, daemon=True)
-                t.start()
-                threads.append(t)
-        t0 = time.monotonic()
-        while True:
-            failed = [r for r, p in enumerate(procs) if p.poll() not in (None, 0)]
-            if failed:
-                time.sleep(0.05)  # let the exit-time threads record
-                first = min(failed, key=lambda r: exit_times.get(r, float("inf")))
-                _terminate(procs)
-                for t in threads:
-                    t.join(timeout=2)
-                rc = procs[first].returncode
-                how = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
-                raise DistributedError(f"distributed worker rank {first}/{nproc} failed ({how}): "
-                                       f"{_last_error_line(tails[first])}")
-            if all(p.poll() == 0 for p in procs):
-                for t in threads:
-                    t.join(timeout=2)
-                return
-            if timeout is not None and time.monotonic() - t0 > timeout:
-                _terminate(procs)
-                raise DistributedError(f"distributed run exceeded {timeout:.0f} s; workers terminated")
-            time.sleep(0.1)
-    except BaseException:
-        _terminate(procs)
-        raise
-
-
-def _terminate(procs: Sequence[subprocess.Popen], grace: float = 5.0) -> None:
-    for p in procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    for p in procs:
-        try:
-            p.wait(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def launch_train(recipe: dict[str, Any], out_dir: str | Path, nproc: int, device: str = "cpu",
-                 log: Callable[[str], None] = print, progress: bool = True,
-                 timeout: float | None = None) -> dict[str, Any]:
-    """``zoo train --nproc N``: run ``recipe`` on N local workers, return rank 0's metadata."""
-    resolve_device(device)
-    out_dir = Path(out_dir).resolve()
-    with tempfile.TemporaryDirectory(prefix="zoo-dist-") as tmp:
-        spec = Path(tmp) / "recipe.json"
-        spec.write_text(json.dumps(recipe))
-        cmd = [sys.executable, "-m", "zoo.distributed", "train", str(spec), str(out_dir), "--device", device]
-        if not progress:
-            cmd.append("--quiet")
-        launch(cmd, nproc, log=log, timeout=timeout)
-    return json.loads((out_dir / f"{recipe['name']}.json").read_text())
-
-
-def shard_map(fn: str, payload: Any, x: Any, workers: int, timeout: float | None = None) -> list[Any]:
-    """Run ``fn(payload, shard)`` (``fn`` = ``"module:function"``) on ``workers`` contiguous
-    shards of ``x`` (torch tensor or numpy array, split on axis 0) in separate processes;
-    return the results in shard order (deterministic merge)."""
-    import numpy as np
-
-    n = len(x)
-    workers = max(1, min(int(workers), n))
-    shards = torch.tensor_split(x, workers) if isinstance(x, torch.Tensor) else np.array_split(x, workers)
-    with tempfile.TemporaryDirectory(prefix="zoo-shard-") as tmp:
-        for i, s in enumerate(shards):
-            with open(Path(tmp) / f"in{i}.pkl", "wb") as f:
-                pickle.dump((fn, payload, s), f)
-        launch([sys.executable, "-m", "zoo.distributed", "map", tmp], workers, timeout=timeout,
-               forward_rank0=False, env={"ZOO_THREADS": os.environ.get("ZOO_SHARD_THREADS", "1")})
-        out = []
-        for i in range(workers):
-            with open(Path(tmp) / f"out{i}.pkl", "rb") as f:
-                status, value = pickle.load(f)
-            if status == "error":
-                raise value
-            out.append(value)
-    return out
-
-
-# ----------------------------------------------------------------------------- eval shards
-def torch_shard(name: str, x: torch.Tensor) -> torch.Tensor:
-    """Worker: outputs (B, T, K) of registered model ``name`` on shard ``x``."""
-    from zoo.evaluate import _torch_outputs
-    from zoo.registry import get_model
-
-    return _torch_outputs(get_model(name), x)
-
-
-def backend_shard(payload: tuple[str, Any], x: Any):
-    """Worker: ``RunResult`` of backend ``payload[0]`` (emulator / lava-*) with plan
-    ``payload[1]`` on shard ``x``."""
-    import numpy as np
-
-    backend, plan = payload
-    x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if backend == "emulator":
-        from exporters.lava import emulate
-
-        return emulate(plan, x)
-    from exporters.lava import run_lava
-
-    return run_lava(plan, x)
-
-
-def merge_runs(runs: Sequence[Any]):
-    """Concatenate per-shard ``RunResult``s along the sample axis, in shard order."""
-    import dataclasses
-
-    import numpy as np
-
-    first = runs[0]
-    cat = lambda arrs: np.concatenate(list(arrs), axis=0)  # noqa: E731
-    return dataclasses.replace(
-        first,
-        output=cat(r.output for r in runs),
-        output_raw=cat(r.output_raw for r in runs),
-        spikes={k: cat(r.spikes[k] for r in runs) for k in first.spikes},
-        voltages={k: cat(r.voltages[k] for r in runs) for k in first.voltages},
-        seconds=max(r.seconds for r in runs))
-
-
-def sharded_outputs(backend: str, name: str, plan: Any, x: torch.Tensor, workers: int):
-    """Outputs of ``backend`` on ``x`` computed by ``workers`` processes and merged in order:
-    a tensor (B, T, K) for ``torch``, a ``RunResult`` otherwise."""
-    if backend == "torch":
-        return torch.cat(shard_map("zoo.distributed:torch_shard", name, x, workers))
-    return merge_runs(shard_map("zoo.distributed:backend_shard", (backend, plan), x, workers))
-
-
-# ----------------------------------------------------------------------------- worker entry
-def _worker_main(argv: list[str]) -> int:
-    import argparse
-    import importlib
-
-    p = argparse.ArgumentParser(prog="python -m zoo.distributed")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="(worker) one rank of a data-parallel training run")
-    t.add_argument("recipe_json")
-    t.add_argument("out")
-    t.add_argument("--device", default="cpu")
-    t.add_argument("--quiet", action="store_true")
-    m = sub.add_parser("map", help="(worker) one evaluation shard")
-    m.add_argument("dir")
-    args = p.parse_args(argv)
-    if args.cmd == "train":
-        from zoo.train import train
-
-        recipe = json.loads(Path(args.recipe_json).read_text())
-        train(recipe, args.out, log=lambda msg: print(msg, file=sys.stderr, flush=True),
-              progress=not args.quiet, device=args.device)
-        return 0
-    rank = int(os.environ["RANK"])
-    torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "1")))
-    with open(Path(args.dir) / f"in{rank}.pkl", "rb") as f:
-        fn, payload, shard = pickle.load(f)
-    module, func = fn.split(":")
-    try:
-        result = ("ok", getattr(importlib.import_module(module), func)(payload, shard))
-    except Exception as exc:  # re-raised in the parent as the same exception (e.g. NIRError)
-        try:
-            pickle.dumps(exc)
-        except Exception:
-            raise exc from None
-        result = ("error", exc)
-    tmp = Path(args.dir) / f"out{rank}.tmp"
-    with open(tmp, "wb") as f:
-        pickle.dump(result, f)
-    os.replace(tmp, Path(args.dir) / f"out{rank}.pkl")
-    return 0
-
-
-if __name__ == "__main__":
-    from zoo.distributed import _worker_main as _main  # one module instance (its Context) for the worker
-
-    sys.exit(_main(sys.argv[1:]))

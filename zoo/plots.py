@@ -13,7 +13,6 @@ Every figure is drawn from measured data only; a figure whose data is missing is
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -138,56 +137,50 @@ def forecast_traces(target: np.ndarray, outputs: dict[str, np.ndarray], path: Pa
     return path
 
 
-def make_plots(name: str, samples: int = 1, lava: bool = True, log: Callable[[str], None] = lambda m: None
-               ) -> dict[str, str]:
+def make_plots(name: str, samples: int = 1, lava: bool = True, log: Callable[[str], None] = lambda m: None,
+               results: dict[str, Any] | None = None, pipeline: Any = None) -> dict[str, str]:
     """Draw every figure of ``name`` into ``model_cards/img/NAME/``; returns {figure: path
-    relative to model_cards/}. The raster and forecast use the first ``samples`` test samples
-    (plotting sample 0) through real Lava fixed point (``lava=True``) or the emulator."""
+    relative to model_cards/}. ``results``: the saved ``zoo eval --save`` results of the model
+    (agreement per step, the input grid). The raster and forecast use the first ``samples`` test
+    samples (plotting sample 0) through the same calibrated fixed-point plan ``zoo eval`` runs
+    (:meth:`zoo.pipeline.Pipeline.plan`), in real Lava (``lava=True``) or the emulator."""
     import torch
 
-    from exporters.lava import build_plan, emulate, run_lava
-    from exporters.nir import from_nir
-    from zoo.card import RESULTS
-    from zoo.evaluate import export_graph, load_eval_data
-    from zoo.registry import get_model, get_weights
+    from exporters.lava import emulate, run_lava
+    from exporters.lava.quantize import quantize_inputs
+    from zoo.pipeline import Pipeline, on_input_grid
 
+    pipe = pipeline if pipeline is not None else Pipeline(name)
+    res = results or {}
     out_dir = IMG / name
     made: dict[str, str] = {}
-    w = get_weights(name)
-    res_path = RESULTS / f"{name}.json"
-    res = json.loads(res_path.read_text()) if res_path.exists() else {}
-    if training_curve(w.meta.get("history", []), out_dir / "training.png"):
+    if training_curve(pipe.weights.meta.get("history", []), out_dir / "training.png"):
         made["training"] = f"img/{name}/training.png"
     if agreement_over_time(res.get("agreement_per_step", {}), out_dir / "agreement.png",
                            f"{name}: {res.get('samples')} test samples"):
         made["agreement"] = f"img/{name}/agreement.png"
-    model = get_model(name)
-    graph = export_graph(name, model)
-    x, y = load_eval_data(name, samples)
-    ref = from_nir(graph)
+    x, y = pipe.data("test", samples)
+    ref = pipe.reference()
     with torch.no_grad():
         ref_out = ref(x.transpose(0, 1).double(), record=True).transpose(0, 1).numpy()
     k = res.get("input_quantization", {}).get("frac_bits")
-    xn = x.numpy().astype(np.float64)
-    if k is None:
-        from exporters.lava.quantize import quantize_inputs
-
-        xq, k, _ = quantize_inputs(xn)
+    if k is None:  # no saved results: the grid zoo eval would choose for these inputs
+        xq, k, _ = quantize_inputs(x.numpy())
     else:
-        xq = np.round(xn * 2 ** k) / 2 ** k
-    plan = build_plan(graph, "fixed", input_frac_bits=k)
+        xq = on_input_grid(x.numpy(), k)
+    plan = pipe.plan("fixed", k)
     backend = "Lava fixed" if lava else "emulator (bit-exact twin of Lava fixed)"
     log(f"plots: running {samples} sample(s) through {backend}")
     run = run_lava(plan, xq) if lava else emulate(plan, xq)
     ref_sp = {n: ref.records[n].transpose(0, 1).numpy()[0] for n in run.spikes}
     raster(ref_sp, {n: s[0] for n, s in run.spikes.items()}, out_dir / "raster.png", ("torch (NIR float64 reference)", backend),
-           dt=w.meta.get("dt"), title=f"{name}: test sample 0")
+           dt=pipe.dt, title=f"{name}: test sample 0")
     made["raster"] = f"img/{name}/raster.png"
     yt = y.numpy() if hasattr(y, "numpy") else np.asarray(y)
     if np.issubdtype(yt.dtype, np.floating) and yt.ndim >= 2 and yt.shape[1] == ref_out.shape[1]:
         tgt = yt[0].reshape(yt.shape[1], -1)[:, 0]
         outs = {"torch": ref_out[0].reshape(ref_out.shape[1], -1)[:, 0],
                 backend: run.output[0].reshape(run.output.shape[1], -1)[:, 0]}
-        forecast_traces(tgt, outs, out_dir / "forecast.png", dt=w.meta.get("dt"))
+        forecast_traces(tgt, outs, out_dir / "forecast.png", dt=pipe.dt)
         made["forecast"] = f"img/{name}/forecast.png"
     return made

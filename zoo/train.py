@@ -92,7 +92,9 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     if backend != "torch" and (nproc > 1 or zd.launched()):
         raise ZooError(f"--backend {backend} trains in one Lava runtime; it does not combine with --nproc")
     if nproc > 1 and not zd.launched():
-        return zd.launch_train(recipe, out_dir, nproc, device, log=log, progress=progress)
+        from zoo.launch import launch_train
+
+        return launch_train(recipe, out_dir, nproc, device, log=log, progress=progress)
     par = zd.init(device) if zd.launched() else zd.Context(device=zd.resolve_device(device))
     progress = progress and par.is_main
     torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "2")))

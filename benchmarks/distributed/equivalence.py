@@ -97,7 +97,7 @@ def microbatch_reference(seed: int, optimizer: str, parts: int = 2) -> list[dict
 def run(seeds: list[int], optimizers: list[str]) -> dict:
     import torch
 
-    from zoo.distributed import launch
+    from zoo.launch import launch
 
     res: dict = {"recipe": "recipes/lif-digits.toml", "seeds": seeds, "runs": []}
     for opt in optimizers:

@@ -1,6 +1,6 @@
 """Data-parallel training throughput on this machine: samples/s with 1 and 2 processes.
 
-Each configuration launches its workers with :func:`zoo.distributed.launch` (the same launcher
+Each configuration launches its workers with :func:`zoo.launch.launch` (the same launcher
 as ``zoo train --nproc N``: fresh interpreters, torchrun environment variables, gloo on
 127.0.0.1). Every worker builds the ``lif-digits`` recipe's model and its BPTT learner exactly
 as :func:`zoo.train.train` does (DDP + weighted all-reduce comm hook when N > 1), runs
@@ -80,7 +80,7 @@ def worker(recipe_path: str, seed: int, warmup: int, steps: int, batch: int, out
     par.close()
 
 def run(seeds: list[int], warmup: int, steps: int, batch: int) -> dict:
-    from zoo.distributed import launch
+    from zoo.launch import launch
 
     recipe = str(ROOT / "recipes/lif-digits.toml")
     res: dict = {"recipe": "recipes/lif-digits.toml", "rule": "bptt", "batch": batch, "steps": steps,

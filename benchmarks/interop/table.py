@@ -32,17 +32,12 @@ COLUMNS = (("snntorch", "snnTorch 1.0.0 import_from_nir"), ("norse", "Norse 1.1.
            ("nirtorch", "nirtorch 2.6 nir_to_torch + zoo_node_map"), ("nir", "NIR-only (standard semantics)"))
 
 
-def shipped_models() -> list[str]:
-    from zoo.registry import get_entry, list_models
-
-    return [n for n in list_models() if get_entry(n).weights is not None]
-
-
 def cell(name: str, target: str, x: np.ndarray, graph) -> dict:
     """One measured cell, through a file written and read back."""
     import nir
 
-    from exporters.nir.targets import Refused, agreement, graph_for_target, reference, run_framework
+    from exporters.nir.target_runs import agreement, reference, run_framework
+    from exporters.nir.targets import Refused, graph_for_target
 
     try:
         tg = graph_for_target(graph, target)
@@ -67,13 +62,14 @@ def _no_local_paths(text: str) -> str:
 
 def measure_all(models: list[str], samples: int, steps: int | None) -> dict:
     from zoo.conformance import kit_inputs
-    from zoo.evaluate import export_graph
+    from zoo.pipeline import Pipeline
 
     rows = {}
     for name in models:
         try:
-            graph = export_graph(name)
-            x, source = kit_inputs(name, samples, steps)
+            pipe = Pipeline(name)
+            graph = pipe.graph
+            x, source = kit_inputs(pipe, samples, steps)
         except Exception as exc:  # e.g. a weights record without input_shape and its data set absent
             reason = _no_local_paths(f"{type(exc).__name__}: {exc}")
             rows[name] = {"input": "-", "samples": 0, "steps": 0, "unavailable": reason,
@@ -179,10 +175,10 @@ extensions (`v_tap`, `sigma_delta`) are applied by the node that consumes them
 
 ## Commands
 
-The command-line wiring lives in `zoo/cli.py` (another engineer's file: until it is merged the
-same functions are `exporters.nir.targets.export_for_target(name, target, path)`,
-`zoo.conformance.cmd_conformance` / `add_conformance_parser`, `zoo.nir_interop.compare` /
-`add_interop_args` and `exporters.nir.frameworks.import_graph`).
+The command-line wiring lives in `zoo/cli.py`; the functions behind it are
+`exporters.nir.targets.export_for_target(graph, target, path)` (the graph from
+`zoo.pipeline.Pipeline(NAME).graph`), `zoo.conformance.cmd_conformance` / `add_conformance_parser`,
+`zoo.nir_interop.compare` / `add_interop_args` and `exporters.nir.frameworks.import_graph`.
 
     zoo export NAME --to nir --target snntorch|norse|nirtorch|nir -o FILE.nir   # exporters.nir.targets.export_for_target
     zoo conformance export NAME -o DIR     # or --all -o DIR: every shipped model into DIR/NAME
@@ -250,6 +246,8 @@ def main() -> None:
         write_doc(data["models"], data["command"], data["commit"])
         print(f"wrote {DOC}")
         return
+    from zoo.registry import shipped_models
+
     models = args.models.split(",") if args.models else shipped_models()
     rows = measure_all(models, args.samples, args.steps)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,

@@ -38,15 +38,12 @@ Targets and what each works around (pinned releases, read from their sources):
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 from pathlib import Path
 from typing import Any
 
 import nir
 import numpy as np
-import torch
 
 from exporters.nir.io import NIRError
 
@@ -63,17 +60,17 @@ class Refused(NIRError):
 
 # ----------------------------------------------------------------------------- helpers
 
-def _meta(node: Any) -> dict:
+def node_metadata(node: Any) -> dict:
     m = getattr(node, "metadata", None)
     return m if isinstance(m, dict) else {}
 
 
-def _text(v: Any) -> str:
+def as_text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def _reset(node: nir.NIRNode) -> str:
-    return _text(_meta(node).get("zoo.reset", "zero"))
+    return as_text(node_metadata(node).get("zoo.reset", "zero"))
 
 
 def _preds(graph: nir.NIRGraph, name: str) -> list[str]:
@@ -139,15 +136,15 @@ def _fold_rows(graph: nir.NIRGraph, name: str, gain: np.ndarray, target: str, wh
     w.bias = np.asarray(w.bias, dtype=np.float64) * gc
 
 
-def _ext_name(node: nir.NIRNode) -> str | None:
-    if isinstance(node, nir.NIRGraph) and "zoo.neuron" in _meta(node):
-        return _text(node.metadata["zoo.neuron"])
+def extension_of(node: nir.NIRNode) -> str | None:
+    if isinstance(node, nir.NIRGraph) and "zoo.neuron" in node_metadata(node):
+        return as_text(node.metadata["zoo.neuron"])
     return None
 
 
 def _check_types(graph: nir.NIRGraph, target: str, allowed: tuple[type, ...], missing: dict[type, str]) -> None:
     for name, node in graph.nodes.items():
-        ext = _ext_name(node)
+        ext = extension_of(node)
         if ext is not None:
             raise Refused(f"{target}: zoo extension neuron {ext!r} (node {name!r}) has no {target} equivalent")
         if isinstance(node, nir.NIRGraph):
@@ -159,8 +156,8 @@ def _check_types(graph: nir.NIRGraph, target: str, allowed: tuple[type, ...], mi
             raise Refused(f"{target}: node {name!r}: {type(node).__name__} has no {target} import")
 
 
-def _dt(graph: nir.NIRGraph) -> float:
-    dt = _meta(graph).get("dt")
+def metadata_dt(graph: nir.NIRGraph) -> float:
+    dt = node_metadata(graph).get("dt")
     if dt is None:
         raise NIRError("graph has no metadata dt")
     return float(dt)
@@ -186,7 +183,7 @@ def for_snntorch(graph: nir.NIRGraph) -> nir.NIRGraph:
                                "(not supported by this exporter)"})
     if _has_cycle(g):
         raise Refused("snntorch: recurrent graph: snnTorch 1.0.0's import of recurrent graphs fails with nirtorch 2.6")
-    dt = _dt(g)
+    dt = metadata_dt(g)
     for name, node in list(g.nodes.items()):
         if not isinstance(node, nir.LIF):
             continue
@@ -207,7 +204,7 @@ def for_snntorch(graph: nir.NIRGraph) -> nir.NIRGraph:
         tau_new = tau * (SNNTORCH_DT / dt)
         g.nodes[name] = nir.LIF(tau=tau_new, r=tau_new / SNNTORCH_DT, v_leak=np.zeros(n), v_threshold=thr,
                                 v_reset=np.zeros(n), metadata={"zoo.reset": "zero"})
-    g.metadata = {**_meta(g), "dt": SNNTORCH_DT, "zoo.target": "snntorch",
+    g.metadata = {**node_metadata(g), "dt": SNNTORCH_DT, "zoo.target": "snntorch",
                   "zoo.target_note": f"time constants scaled by 1e-4/{dt} for snnTorch's fixed dt"}
     return g
 
@@ -222,7 +219,7 @@ def for_norse(graph: nir.NIRGraph) -> nir.NIRGraph:
                   nir.CubaLIF: "Norse 1.1.0 imports CubaLIF (LIFCell) with different behaviour"})
     if _has_cycle(g):
         raise Refused("norse: recurrent graph: Norse 1.1.0's from_nir (nirtorch.load) does not run recurrent edges")
-    dt = _dt(g)
+    dt = metadata_dt(g)
     k = NORSE_DT / dt
     for name, node in list(g.nodes.items()):
         if not isinstance(node, (nir.LIF, nir.IF)):
@@ -244,7 +241,7 @@ def for_norse(graph: nir.NIRGraph) -> nir.NIRGraph:
         else:  # Norse's IAFCell adds its input without dt: NIR IF with r = 1/dt'
             g.nodes[name] = nir.IF(r=np.full(n, 1.0 / NORSE_DT), v_threshold=thr, v_reset=np.zeros(n),
                                    metadata={"zoo.reset": "zero"})
-    g.metadata = {**_meta(g), "dt": NORSE_DT, "zoo.target": "norse",
+    g.metadata = {**node_metadata(g), "dt": NORSE_DT, "zoo.target": "norse",
                   "zoo.target_note": f"time constants scaled by 1e-3/{dt} for Norse's default dt; "
                                      "r folded into weights"}
     return g
@@ -254,17 +251,17 @@ def for_plain_nir(graph: nir.NIRGraph) -> nir.NIRGraph:
     """Only NIR primitives with their standard semantics (no ``zoo.*`` node metadata needed)."""
     g = copy.deepcopy(graph)
     for name, node in g.nodes.items():
-        ext = _ext_name(node)
+        ext = extension_of(node)
         if ext is not None:
             raise Refused(f"nir: zoo extension neuron {ext!r} (node {name!r}) is nonlinear beyond NIR's primitives "
                           "(no primitive form)")
-    dt = _dt(g)
+    dt = metadata_dt(g)
     nodes, edges = dict(g.nodes), list(g.edges)
     for name, node in g.nodes.items():
         if not isinstance(node, SPIKING_PRIMS):
             continue
         if _reset(node) == "zero":
-            node.metadata = {k: v for k, v in _meta(node).items() if not str(k).startswith("zoo.")}
+            node.metadata = {k: v for k, v in node_metadata(node).items() if not str(k).startswith("zoo.")}
             continue
         if isinstance(node, nir.CubaLIF):
             raise Refused(f"nir: node {name!r}: CubaLIF with subtractive reset has no primitive form here")
@@ -289,7 +286,7 @@ def for_plain_nir(graph: nir.NIRGraph) -> nir.NIRGraph:
         edges = [(s, vname if d == name else d) for s, d in edges]
         edges += [(vname, name), (name, rname), (rname, vname)]
     g2 = nir.NIRGraph(nodes=nodes, edges=edges,
-                      metadata={**_meta(g), "zoo.target": "nir",
+                      metadata={**node_metadata(g), "zoo.target": "nir",
                                 "zoo.target_note": "subtractive resets written as Threshold -> Scale -> LI/I loops"})
     return g2
 
@@ -322,7 +319,7 @@ def for_nirtorch(graph: nir.NIRGraph) -> nir.NIRGraph:
             nodes[sname] = nir.Scale(scale=np.ones(shape))
             edges = [(s, sname if d == name else d) for s, d in edges] + [(sname, name)]
     for name, node in g.nodes.items():  # identity extensions are applied by their consumer module
-        if _ext_name(node) is None or not all(isinstance(v, (nir.Input, nir.Output)) for v in node.nodes.values()):
+        if extension_of(node) is None or not all(isinstance(v, (nir.Input, nir.Output)) for v in node.nodes.values()):
             continue
         shape = tuple(int(v) for v in np.ravel(next(iter(node.output_type.values()))))
         for i, (s, d) in enumerate(list(edges)):
@@ -340,10 +337,10 @@ def for_nirtorch(graph: nir.NIRGraph) -> nir.NIRGraph:
             rename[name] = name
             continue
         rename[name] = f"n{i:03d}_{name}"
-        node.metadata = {**_meta(node), "zoo.name": name}
+        node.metadata = {**node_metadata(node), "zoo.name": name}
     nodes = {rename[n]: nodes[n] for n in order}
     edges = [(rename[s], rename[d]) for s, d in edges]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={**_meta(g), "zoo.target": "nirtorch"})
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={**node_metadata(g), "zoo.target": "nirtorch"})
 
 
 def graph_for_target(graph: nir.NIRGraph, target: str) -> nir.NIRGraph:
@@ -356,161 +353,9 @@ def graph_for_target(graph: nir.NIRGraph, target: str) -> nir.NIRGraph:
     return fn(graph)
 
 
-def export_for_target(name: str, target: str, path: str | Path) -> Path:
-    """``zoo export NAME --to nir --target T -o PATH``: write the model's graph for ``target``."""
+def export_for_target(graph: nir.NIRGraph, target: str, path: str | Path) -> Path:
+    """``zoo export NAME --to nir --target T -o PATH``: write ``graph`` (the model's zoo graph)
+    rewritten for ``target``."""
     from exporters.nir import write
-    from zoo.evaluate import export_graph
 
-    graph = graph_for_target(export_graph(name), target)
-    return write(Path(path), graph)
-
-
-# ----------------------------------------------------------------------------- running in the frameworks
-
-def _sanitize(name: str) -> str:
-    import keyword
-
-    name = name.replace(".", "_")
-    return "nir_node_" + name if keyword.iskeyword(name) else name
-
-
-def spiking_names(graph: nir.NIRGraph) -> dict[str, str]:
-    """Top-level nodes whose output is spikes (primitives, Threshold, spiking extensions):
-    {node name in this graph: the zoo population name (``metadata["zoo.name"]`` if renamed)}."""
-    from exporters.nir.extensions import EXTENSIONS
-
-    out = {}
-    for name, node in graph.nodes.items():
-        ext = _ext_name(node)
-        if isinstance(node, SPIKING_PRIMS + (nir.Threshold,)) or (ext in EXTENSIONS and EXTENSIONS[ext].spiking):
-            out[name] = _text(_meta(node).get("zoo.name", name))
-    return out
-
-
-def _hooks(module: torch.nn.Module, names: dict[str, str], rec: dict[str, list]) -> list:
-    handles = []
-    subs = dict(module.named_modules())
-    for node_name, key in names.items():
-        m = subs.get(_sanitize(node_name))
-        if m is None:
-            continue
-
-        def hook(_m, _inp, out, key=key):
-            rec[key].append((out[0] if isinstance(out, tuple) else out).detach().clone())
-
-        handles.append(m.register_forward_hook(hook))
-    return handles
-
-
-def run_framework(graph: nir.NIRGraph, target: str, x: np.ndarray) -> dict[str, Any]:
-    """Run ``graph`` (a file written for ``target``) through the framework's own importer.
-
-    x: (batch, T, *input_shape). Returns ``output`` (batch, T, *out) float64 and ``spikes``
-    {node: (batch, T, ...)} for the spiking nodes the framework exposes as modules."""
-    g = copy.deepcopy(graph)
-    if target == "snntorch":
-        from snntorch.import_nir import import_from_nir
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            net = import_from_nir(g)
-        net = net.double()
-        import snntorch as snn
-
-        for m in net.modules():  # snnTorch's ATan spike function returns float32 0/1: exact in float64
-            if isinstance(m, snn.SpikingNeuron):
-                m.register_forward_hook(lambda _m, inp, out: out.to(inp[0].dtype))
-        step = lambda xt, st: net(xt, st)  # noqa: E731  (fx GraphModule: (output, state))
-    elif target == "norse":
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import norse.torch as norse
-
-            net = norse.from_nir(g).double()
-        step = lambda xt, st: net(xt, st)  # noqa: E731
-    elif target == "nirtorch":
-        import nirtorch
-
-        from exporters.nir.nodemap import zoo_node_map
-
-        net = nirtorch.nir_to_torch(g, zoo_node_map(g), dtype=torch.float64)
-        step = lambda xt, st: net(xt, st)  # noqa: E731
-    elif target == "nir":
-        from exporters.nir import from_nir
-
-        plain = _strip_zoo(g)
-        ex = from_nir(plain, dt=_dt(plain))
-        with torch.no_grad():
-            out = ex(torch.from_numpy(np.asarray(x, dtype=np.float64)).transpose(0, 1), record=True)
-        return {"output": out.transpose(0, 1).numpy(),
-                "spikes": {k: ex.records[n].transpose(0, 1).numpy() for n, k in spiking_names(plain).items()}}
-    else:
-        raise NIRError(f"unknown target {target!r}")
-    names = spiking_names(g)
-    rec: dict[str, list] = {k: [] for k in names.values()}
-    handles = _hooks(net, names, rec)
-    xt = torch.from_numpy(np.asarray(x, dtype=np.float64))
-    outs, state = [], None
-    try:
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-            for t in range(xt.shape[1]):
-                res = step(xt[:, t], state)
-                y, state = (res[0], res[1]) if isinstance(res, tuple) else (res, None)
-                outs.append(y.detach().double().reshape(xt.shape[0], -1))
-    finally:
-        for h in handles:
-            h.remove()
-    out = torch.stack(outs, 1).numpy()
-    spikes = {k: torch.stack([v.reshape(xt.shape[0], -1) for v in r], 1).numpy() for k, r in rec.items() if r}
-    return {"output": out, "spikes": spikes}
-
-
-def _strip_zoo(graph: nir.NIRGraph) -> nir.NIRGraph:
-    """The graph as a reader of standard NIR sees it: zoo node metadata removed; extensions refused."""
-    for name, node in graph.nodes.items():
-        if _ext_name(node) is not None:
-            raise Refused(f"nir: node {name!r} is a zoo extension; plain NIR cannot run it exactly")
-        if isinstance(node, nir.NIRNode) and hasattr(node, "metadata") and isinstance(node.metadata, dict):
-            node.metadata = {k: v for k, v in node.metadata.items() if not str(k).startswith("zoo.")}
-    return graph
-
-
-def reference(graph: nir.NIRGraph, x: np.ndarray) -> dict[str, Any]:
-    """The zoo's exact semantics (torch executor, float64) on the original zoo graph."""
-    from exporters.nir import from_nir
-
-    ex = from_nir(graph)
-    with torch.no_grad():
-        out = ex(torch.from_numpy(np.asarray(x, dtype=np.float64)).transpose(0, 1), record=True)
-    return {"output": out.transpose(0, 1).numpy(),
-            "spikes": {k: ex.records[n].transpose(0, 1).numpy() for n, k in spiking_names(graph).items()}}
-
-
-def agreement(ref: dict[str, Any], got: dict[str, Any]) -> dict[str, Any]:
-    """Spike agreement over the populations both expose, and the output difference."""
-    keys = sorted(set(ref["spikes"]) & set(got["spikes"]))
-    eq = total = 0
-    for k in keys:
-        a = np.asarray(ref["spikes"][k]).reshape(np.shape(got["spikes"][k]))
-        eq += int((a == np.asarray(got["spikes"][k])).sum())
-        total += a.size
-    ro, go = np.asarray(ref["output"]), np.asarray(got["output"])
-    diff = float(np.abs(ro.reshape(go.shape) - go).max()) if ro.size == go.size else float("inf")
-    return {"spike_agreement": eq / total if total else None, "populations": keys,
-            "output_max_abs_diff": diff, "spike_count_ref": int(sum(np.asarray(ref["spikes"][k]).sum() for k in keys))}
-
-
-def measure(name: str, target: str, x: np.ndarray, graph: nir.NIRGraph | None = None) -> dict[str, Any]:
-    """Export ``name`` for ``target``, run it in the target's importer, compare with the zoo."""
-    from zoo.evaluate import export_graph
-
-    graph = export_graph(name) if graph is None else graph
-    try:
-        tg = graph_for_target(graph, target)
-    except Refused as exc:
-        return {"model": name, "target": target, "status": "refused", "reason": str(exc)}
-    # the rewritten file is the same model in NIR's own terms: check with our executor too
-    res = agreement(reference(graph, x), run_framework(tg, target, x))
-    ok = res["spike_agreement"] in (None, 1.0) and res["output_max_abs_diff"] <= 1e-6
-    return {"model": name, "target": target, "status": "pass" if ok else "fail", **res}
+    return write(Path(path), graph_for_target(graph, target))
