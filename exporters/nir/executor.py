@@ -18,11 +18,11 @@ from typing import Any
 import nir
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from exporters.nir.extensions import V_TAP, extension_of, is_extension
 from exporters.nir.io import NIRError
+from exporters.nir.linear import LINEAR_OPS, linear_step  # noqa: F401 (linear_step re-exported)
 from exporters.nir.validate import CheckedGraph, check_graph, check_input, graph_dt  # noqa: F401 (graph_dt re-exported)
 
 NEURONS = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI)
@@ -144,43 +144,6 @@ class NIRExecutor(nn.Module):
         return z.to(self.dtype)
 
 
-LINEAR_OPS = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
-
-
-def linear_step(node: nir.NIRNode, inp: torch.Tensor, p: dict[str, torch.Tensor], batch: int) -> torch.Tensor:
-    """The instantaneous linear primitives (shared with the Lava compiler, which applies them
-    to an identity basis to obtain exact Dense matrices)."""
-    if isinstance(node, nir.Affine):
-        return inp @ p["weight"].T + p["bias"]
-    if isinstance(node, nir.Linear):
-        return inp @ p["weight"].T
-    if isinstance(node, nir.Scale):
-        return inp * p["scale"]
-    if isinstance(node, nir.Flatten):
-        shape = tuple(int(s) for s in node.input_type["input"])
-        return inp.reshape(batch, *shape).flatten(node.start_dim + 1, node.end_dim if node.end_dim < 0 else node.end_dim + 1)
-    shape = _in_shape(node)
-    if shape is not None and tuple(inp.shape[1:]) != shape:  # e.g. a flat vector into a conv: its declared shape
-        inp = inp.reshape(batch, *shape)
-    if isinstance(node, nir.Conv2d):
-        return F.conv2d(_pad2d(inp, node), p["weight"], p["bias"], stride=tuple(node.stride),
-                        dilation=tuple(node.dilation), groups=int(node.groups))
-    if isinstance(node, nir.Conv1d):
-        return F.conv1d(_pad1d(inp, node), p["weight"], p["bias"], stride=int(np.ravel(node.stride)[0]),
-                        dilation=int(np.ravel(node.dilation)[0]), groups=int(node.groups))
-    if isinstance(node, (nir.SumPool2d, nir.AvgPool2d)):
-        k, s, pad = _pair(node.kernel_size), _pair(node.stride), _pair(node.padding)
-        y = F.avg_pool2d(inp, k, s, pad, count_include_pad=True)
-        return y * (k[0] * k[1]) if isinstance(node, nir.SumPool2d) else y
-    raise NIRError(f"{type(node).__name__} is not a linear primitive")
-
-
-def _in_shape(node: nir.NIRNode) -> tuple[int, ...] | None:
-    types = getattr(node, "input_type", None)
-    shape = next(iter(types.values()), None) if types else None
-    return None if shape is None else tuple(int(v) for v in np.ravel(shape))
-
-
 def _params(node: nir.NIRNode) -> dict[str, Any]:
     keys = ("weight", "bias", "scale", "threshold", "tau", "tau_syn", "tau_mem", "r", "v_leak", "v_threshold",
             "v_reset", "w_in")
@@ -198,27 +161,6 @@ def _check_supported(name: str, node: nir.NIRNode) -> None:
         raise NIRError(f"node {name!r}: {type(node).__name__} is not supported")
     if isinstance(node, NEURONS):
         reset_mode(node, name)
-
-
-def _pair(v: Any) -> tuple[int, int]:
-    """(h, w) from an int or a 1- or 2-element array (snnTorch writes pooling sizes as ints)."""
-    return tuple(int(a) for a in np.broadcast_to(np.ravel(v), (2,)))
-
-
-def _pad2d(x: torch.Tensor, node: nir.Conv2d) -> torch.Tensor:
-    pad = node.padding
-    if isinstance(pad, str):
-        raise NIRError(f"Conv2d string padding {pad!r} is not supported; use explicit integers")
-    ph, pw = (int(v) for v in np.ravel(pad))
-    return F.pad(x, (pw, pw, ph, ph))
-
-
-def _pad1d(x: torch.Tensor, node: nir.Conv1d) -> torch.Tensor:
-    pad = node.padding
-    if isinstance(pad, str):
-        raise NIRError(f"Conv1d string padding {pad!r} is not supported; use explicit integers")
-    p = int(np.ravel(pad)[0])
-    return F.pad(x, (p, p))
 
 
 def from_nir(graph: nir.NIRGraph, dt: float | None = None, dtype: torch.dtype = torch.float64) -> NIRExecutor:

@@ -85,7 +85,7 @@ class LinearOp(_Params):
         self.node = node
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from exporters.nir.executor import linear_step
+        from exporters.nir.linear import linear_step
 
         return linear_step(self.node, x, self.p(), x.shape[0])
 

@@ -194,7 +194,7 @@ def _linear_sizes(name: str, node: nir.NIRNode) -> tuple[int, int]:
         raise NIRError(f"node {name!r}: {type(node).__name__} has no input shape")
     import torch
 
-    from exporters.nir.executor import linear_step
+    from exporters.nir.linear import linear_step
     params = {k: torch.as_tensor(np.asarray(v, float)) for k in ("weight", "bias")
               if (v := getattr(node, k, None)) is not None}
     try:
