@@ -31,7 +31,8 @@ from exporters.lava.plan import NeuronSpec
 from exporters.lava.populations import PopulationKind, register_kind, register_spec
 from exporters.nir.ext_gamma import SIGMA_DELTA, refractory_steps_of, sigma_delta_params
 from exporters.nir.io import NIRError
-from zoo.numerics import ACT_SHIFT, saturate, shl, shr0
+from zoo.neurons.sigma_delta import SigmaDeltaParameters, sigma_delta_step
+from zoo.numerics import ACT_SHIFT, FLOAT, LOIHI, shl, shr0
 
 LI_CHAIN = "li_chain"
 FRAC_BITS = 16  # fractional bits of the fixed-point chain coefficients
@@ -62,32 +63,28 @@ def _chain_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarr
         inp = state["acc"]
     else:
         inp = a_in
-    b = state["b"]
+    b, num = state["b"], LOIHI if fixed else FLOAT
     for k in range(K):
         rows, prev = slice(k * n, (k + 1) * n), slice((k - 1) * n, k * n)
-        if fixed:
-            drive = shl(inp[:, rows], ACT_SHIFT) if k == 0 else shr0(p["g"][rows] * b[:, prev], FRAC_BITS)
-            b[:, rows] = saturate(shr0(b[:, rows] * ((1 << FRAC_BITS) - p["dv"][rows]), FRAC_BITS) + drive
-                                 + p["bias"][rows])
-        else:
-            drive = inp[:, rows] if k == 0 else p["g"][rows] * b[:, prev]
-            b[:, rows] = b[:, rows] * (1.0 - p["dv"][rows]) + drive + p["bias"][rows]
+        keep = (1 << FRAC_BITS) - p["dv"][rows] if fixed else 1.0 - p["dv"][rows]
+        drive = num.shl(inp[:, rows], ACT_SHIFT) if k == 0 else num.mul(p["g"][rows], b[:, prev], FRAC_BITS)
+        b[:, rows] = num.sat(num.mul(b[:, rows], keep, FRAC_BITS) + drive + p["bias"][rows])
     state["v"][:] = shr0(b, p["msg_shift"]) if fixed else b
     return np.zeros(b.shape, dtype=bool)
 
 
 def _sigma_delta_step(state: dict, a_in: np.ndarray, p: dict, fixed: bool) -> np.ndarray:
     x = (shl(a_in, ACT_SHIFT) + p["bias"]) if fixed else a_in + p["bias"]
-    e = np.maximum(x, 0) - state["r"]
-    send = (np.abs(e) >= p["theta"]) & (state["q"] <= 0)
-    s = np.where(send, e, 0)
-    state["q"][:] = np.where(send, p["n_ref"] - 1, np.maximum(state["q"] - 1, 0))
+    r = state["r"]
+    s, r_new, q = sigma_delta_step(np.maximum(x, 0), r, SigmaDeltaParameters(p["theta"], p["n_ref"]), state["q"],
+                                   xp=np)
     if fixed:  # send the change of the quantised reconstruction: receivers sum to r >> k, no drift
         k = p["msg_shift"]
-        state["v"][:] = shr0(state["r"] + s, k) - shr0(state["r"], k)
+        state["v"][:] = shr0(r_new, k) - shr0(r, k)
     else:
         state["v"][:] = s
-    state["r"] += s
+    state["q"][:] = q
+    state["r"][:] = r_new
     return s != 0
 
 
@@ -120,6 +117,6 @@ def _sigma_delta_spec(name: str, node: nir.NIRGraph, dt: float, latency: int) ->
 
 
 register_kind(PopulationKind(LI_CHAIN, ("b", "v", "acc"), _chain_step, _chain_quantize,
-                             "exporters.lava.procs.gamma:LIChain", graded=True))
+                             "exporters.lava.procs.neuron:NeuronPopulation", graded=True, generic=True))
 register_kind(PopulationKind(SIGMA_DELTA, ("v", "r", "q"), _sigma_delta_step, _sigma_delta_quantize,
-                             "exporters.lava.procs.gamma:SigmaDeltaUnit", graded=True))
+                             "exporters.lava.procs.neuron:NeuronPopulation", graded=True, generic=True))

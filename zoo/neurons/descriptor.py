@@ -4,7 +4,7 @@ A :class:`NeuronDescriptor` holds what the torch executor, the NIR reader/writer
 process models, the emulator and the online rules need to know about one neuron model:
 
   params        NIR-level parameters, with units and shapes (``Param``)
-  state         state variable names; ``state[0]`` is the membrane (Lava ``v_out``, NIR ``v_tap``)
+  state         state variable names; ``v`` is the membrane (Lava ``v_out``, NIR ``v_tap``)
   step          ``step(xp, num, p, state, i) -> z``: ONE step for every neuron, written once over
                 an array namespace ``xp`` (numpy or torch) and a numerics object ``num``
                 (:data:`zoo.numerics.FLOAT` or :data:`zoo.numerics.LOIHI`); updates ``state`` (a

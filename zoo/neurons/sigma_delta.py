@@ -32,7 +32,7 @@ only the encoding error ``r - y`` is ignored by the gradient. [ours]
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -51,19 +51,19 @@ def refractory_steps(t_ref_ms: float, dt_ms: float) -> int:
     return max(1, int(round(float(t_ref_ms) / float(dt_ms))))
 
 
-def sigma_delta_step(y: torch.Tensor, r: torch.Tensor, p: SigmaDeltaParameters, q: torch.Tensor | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sigma_delta_step(y: Any, r: Any, p: SigmaDeltaParameters, q: Any = None, xp: Any = torch) -> tuple[Any, Any, Any]:
     """One delta-encoding step: returns (graded spike ``s``, new reconstruction ``r``, new
-    refractory count ``q``); ``q=None`` means no refractory steps left (zeros).
+    refractory count ``q``); ``q=None`` means no refractory steps left (zeros). ``xp``: torch
+    (tensors) or numpy (arrays: the Lava process models and the emulator, float or integer).
 
     Values only (no gradient path); see :func:`sigma_delta_relu` for the differentiable unit.
     """
     if q is None:
-        q = torch.zeros_like(r)
+        q = xp.zeros_like(r)
     e = y - r
-    send = (e.abs() >= p.theta) & (q <= 0)
-    s = torch.where(send, e, torch.zeros_like(e))
-    return s, r + s, torch.where(send, torch.full_like(q, p.n_ref - 1), (q - 1).clamp(min=0))
+    send = (abs(e) >= p.theta) & (q <= 0)
+    s = xp.where(send, e, xp.zeros_like(e))
+    return s, r + s, xp.where(send, xp.full_like(q, p.n_ref - 1), xp.maximum(q - 1, xp.zeros_like(q)))
 
 
 def sigma_delta_relu(x: torch.Tensor, r: torch.Tensor, p: SigmaDeltaParameters, q: torch.Tensor | None = None,

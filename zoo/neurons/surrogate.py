@@ -8,25 +8,25 @@ from __future__ import annotations
 import torch
 
 
-class FastSigmoidHeaviside(torch.autograd.Function):
-    """``H(x) = [x > 0]`` forward; backward ``dH/dx ~= 1 / (slope*|x| + 1)**2`` (SuperSpike,
-    Zenke & Ganguli 2018; snnTorch ``surrogate.fast_sigmoid``)."""
+class _Heaviside(torch.autograd.Function):
+    """``H(x) = [x > 0]`` forward; backward ``backward(grad_out, x)`` (the surrogate rule)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, backward) -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
-        ctx.slope = slope
+        ctx.backward = backward
         return (x > 0).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return grad_out / (ctx.slope * x.abs() + 1.0) ** 2, None
+        return ctx.backward(grad_out, x), None
 
 
 def fast_sigmoid_heaviside(x: torch.Tensor, slope: float = 10.0) -> torch.Tensor:
-    """Spike ``[x > 0]`` with the fast-sigmoid surrogate gradient of steepness ``slope``."""
-    return FastSigmoidHeaviside.apply(x, slope)
+    """Spike ``[x > 0]``; backward ``dH/dx ~= 1 / (slope*|x| + 1)**2`` (SuperSpike, Zenke &
+    Ganguli 2018; snnTorch ``surrogate.fast_sigmoid``)."""
+    return _Heaviside.apply(x, lambda g, x: g / (slope * x.abs() + 1.0) ** 2)
 
 
 def fast_sigmoid_grad(x: torch.Tensor, slope: float = 10.0) -> torch.Tensor:
@@ -34,24 +34,10 @@ def fast_sigmoid_grad(x: torch.Tensor, slope: float = 10.0) -> torch.Tensor:
     return 1.0 / (slope * x.abs() + 1.0) ** 2
 
 
-class ExpHeaviside(torch.autograd.Function):
-    """``H(x) = [x > 0]`` forward; backward ``dH/dx ~= exp(-|x|)`` (the STOP surrogate,
-    Gao et al. arXiv 2411.11082, phi(x) = exp(-|x|), peak 1 at the threshold)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
-        return (x > 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        return grad_out * torch.exp(-x.abs())
-
-
 def exp_heaviside(x: torch.Tensor) -> torch.Tensor:
-    """Spike ``[x > 0]`` with the surrogate derivative ``exp(-|x|)``."""
-    return ExpHeaviside.apply(x)
+    """Spike ``[x > 0]``; backward ``dH/dx ~= exp(-|x|)`` (the STOP surrogate, Gao et al.
+    arXiv 2411.11082, phi(x) = exp(-|x|), peak 1 at the threshold)."""
+    return _Heaviside.apply(x, lambda g, x: g * torch.exp(-x.abs()))
 
 
 def exp_grad(x: torch.Tensor) -> torch.Tensor:
@@ -59,28 +45,13 @@ def exp_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.exp(-x.abs())
 
 
-class CallableHeaviside(torch.autograd.Function):
-    """``H(x) = [x > 0]`` forward; backward ``dH/dx ~= grad_fn(x)`` for any elementwise
-    surrogate derivative ``grad_fn`` (used by the HYPR neurons, whose e-prop Jacobians call the
-    very same ``grad_fn``, so autograd and the online rules agree exactly)."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, grad_fn) -> torch.Tensor:  # type: ignore[override]
-        ctx.save_for_backward(x)
-        ctx.grad_fn = grad_fn
-        return (x > 0).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        (x,) = ctx.saved_tensors
-        return grad_out * ctx.grad_fn(x), None
-
-
 def heaviside(x: torch.Tensor, grad_fn) -> torch.Tensor:
-    """Spike ``[x > 0]`` (strict) whose backward uses the surrogate derivative ``grad_fn(x)``."""
+    """Spike ``[x > 0]`` (strict) whose backward uses the surrogate derivative ``grad_fn(x)``
+    (any elementwise function; the HYPR neurons' e-prop Jacobians call the very same
+    ``grad_fn``, so autograd and the online rules agree exactly)."""
     if not (torch.is_grad_enabled() and x.requires_grad):  # no graph: skip the autograd.Function
         return (x > 0).to(x.dtype)
-    return CallableHeaviside.apply(x, grad_fn)
+    return _Heaviside.apply(x, lambda g, x: g * grad_fn(x))
 
 
 def _gauss(x: torch.Tensor, mu: float, sigma: float) -> torch.Tensor:

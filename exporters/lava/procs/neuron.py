@@ -1,9 +1,11 @@
-"""One Lava Process and two ProcessModels for every descriptor neuron (``zoo.neurons.registry``).
+"""One Lava Process and two ProcessModels for every custom population kind: the descriptor
+neurons (``zoo.neurons.registry``), the gamma-bucket chains and sigma-delta units.
 
-The dynamics are the neuron's ``step`` (via its :class:`~exporters.lava.populations.PopulationKind`,
+The dynamics are the kind's ``step`` (:class:`~exporters.lava.populations.PopulationKind`,
 shared with the emulator), so Lava fixed point and the emulator are bit-identical by
-construction. Vars: ``v`` (the neuron's first state variable, sent on ``v_out``) and ``rest``
-(the other state variables, one row each: shape (k, batch*n)); ``kind`` names the neuron.
+construction. Vars: ``v`` (the kind's state variable ``v``: the membrane, or the graded
+message, sent on ``v_out``) and ``rest`` (the other state variables in the kind's order, one
+row each: shape (k, batch*n)); ``kind`` names the kind.
 """
 from __future__ import annotations
 
@@ -30,16 +32,16 @@ class NeuronPopulation(KindPopulation):
 
 
 class _NeuronModel:
-    """State views: the kind's first state variable is ``v``, the others rows of ``rest``."""
+    """State views: the kind's ``v`` is the Var ``v``, its other variables rows of ``rest``."""
 
     def __init__(self, proc_params):
         super().__init__(proc_params)
-        self.kind_state = self.kind.state
+        self.others = tuple(k for k in self.kind.state if k != "v")
         self.state_vars = ("v", "rest")
 
     def state_views(self) -> dict[str, np.ndarray]:
-        views = {self.kind_state[0]: self.v.reshape(self.batch, -1)}
-        for j, k in enumerate(self.kind_state[1:]):
+        views = {"v": self.v.reshape(self.batch, -1)}
+        for j, k in enumerate(self.others):
             views[k] = self.rest[j].reshape(self.batch, -1)
         return views
 
