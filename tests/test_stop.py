@@ -202,7 +202,7 @@ def test_fc_recipe_reproduces(tmp_path):
 
 def test_stop_memory_flat_in_T_bptt_grows():
     """Peak tensor memory of one training step (profiler): STOP independent of T, BPTT not."""
-    from benchmarks.stop.memory import profiled_peak_bytes
+    from zoo.profiling import profiled_peak_bytes
 
     task = get_task("digits")
     peaks = {}

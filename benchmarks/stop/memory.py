@@ -30,6 +30,8 @@ import json
 import time
 from pathlib import Path
 
+from zoo.profiling import profiled_peak_bytes
+
 RESULTS = Path(__file__).resolve().parent / "results"
 TS = (8, 16, 32, 64, 128, 256)
 _LIBC = ctypes.CDLL("libc.so.6")
@@ -48,20 +50,6 @@ def _allocator(tight: bool) -> None:
     _LIBC.mallopt(M_TRIM_THRESHOLD, 131072 if tight else 32 * 2**20)
     gc.collect()
     _LIBC.malloc_trim(0)
-
-
-def profiled_peak_bytes(fn) -> int:
-    """Peak of the live tensor memory (torch CPU allocator) that ``fn()`` adds, in bytes: the
-    maximum running sum of ``self_cpu_memory_usage`` over profiler events in start-time order."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    cur = peak = 0
-    for ev in sorted(prof.events(), key=lambda e: e.time_range.start):
-        cur += ev.self_cpu_memory_usage
-        peak = max(peak, cur)
-    return peak
 
 
 def measure(model_kind: str, variant: str, T: int, batch: int, steps: int, seed: int,
