@@ -27,7 +27,7 @@ from __future__ import annotations
 import nir
 import numpy as np
 
-from exporters.lava.plan import NeuronSpec
+from exporters.lava.specs import NeuronSpec
 from exporters.lava.populations import PopulationKind, register_kind, register_spec
 from exporters.nir.ext_gamma import SIGMA_DELTA, refractory_steps_of, sigma_delta_params
 from exporters.nir.io import NIRError

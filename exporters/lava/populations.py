@@ -25,15 +25,15 @@ from typing import Any, Callable
 import nir
 import numpy as np
 
-from exporters.lava.plan import NeuronSpec
+from exporters.lava.specs import NeuronSpec
 from exporters.nir.extensions import ALIF, alif_params
 from exporters.nir.io import NIRError
 from zoo.neurons import registry as neurons
 from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
 from zoo.numerics import ACT_SHIFT, FLOAT, LOIHI, shl
+from zoo.registries import Registry
 
 SpecBuilder = Callable[[str, nir.NIRGraph, float, int], tuple[NeuronSpec, np.ndarray]]
-SPECS: dict[str, SpecBuilder] = {}
 
 
 @dataclass(frozen=True)
@@ -64,19 +64,18 @@ class PopulationKind:
         return {k: np.zeros((batch, n), np.int64 if fixed else np.float64) for k in self.state}
 
 
-KINDS: dict[str, PopulationKind] = {}
+SPECS: Registry[SpecBuilder] = Registry("Lava mapping of zoo extension", NIRError, loader=lambda: load_plugins())
+KINDS: Registry[PopulationKind] = Registry("population kind", NIRError, loader=lambda: load_plugins())
 
 
 def register_spec(name: str) -> Callable[[SpecBuilder], SpecBuilder]:
     def deco(fn: SpecBuilder) -> SpecBuilder:
-        SPECS[name] = fn
-        return fn
+        return SPECS.register(name, fn)
     return deco
 
 
 def register_kind(kind: PopulationKind) -> PopulationKind:
-    KINDS[kind.name] = kind
-    return kind
+    return KINDS.register(kind.name, kind)
 
 
 @register_spec(ALIF)
@@ -141,13 +140,18 @@ def descriptor_spec(desc: NeuronDescriptor) -> SpecBuilder:
     return build
 
 
+_loaded: list[bool] = []
+
+
 def load_plugins() -> None:
     """Register the descriptor neurons and import the modules that register further
-    populations (kept lazy: no import cycles)."""
+    populations (once, on the first lookup: no import cycles)."""
+    if _loaded:
+        return
+    _loaded.append(True)
     for desc in neurons.descriptors():
-        if desc.name not in KINDS:
-            SPECS[desc.name] = descriptor_spec(desc)
-            KINDS[desc.name] = descriptor_kind(desc)
+        SPECS.register(desc.name, descriptor_spec(desc))
+        KINDS.register(desc.name, descriptor_kind(desc))
     for module in PLUGINS:
         importlib.import_module(module)
 
@@ -155,16 +159,12 @@ def load_plugins() -> None:
 PLUGINS: list[str] = [  # modules calling register_spec/register_kind
     "exporters.lava.gamma_populations",
 ]
-
-
 def custom_kind(spec: NeuronSpec) -> PopulationKind | None:
-    load_plugins()
-    return KINDS.get(spec.kind)
+    return KINDS[spec.kind] if spec.kind in KINDS else None
 
 
 def spec_for_extension(name: str, node: nir.NIRGraph, ext: str, dt: float, latency: int
                        ) -> tuple[NeuronSpec, np.ndarray]:
-    load_plugins()
     if ext not in SPECS:
         raise NIRError(f"node {name!r}: zoo extension {ext!r} has no Lava mapping")
     return SPECS[ext](name, node, dt, latency)

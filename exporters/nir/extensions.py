@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import nir
 import numpy as np
@@ -33,6 +33,7 @@ from exporters.nir.io import NIRError
 from zoo.neurons import registry as neurons
 from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
 from zoo.numerics import FLOAT
+from zoo.registries import Registry
 
 
 @dataclass(frozen=True)
@@ -53,50 +54,18 @@ class Extension:
 PLUGINS: list[str] = ["exporters.nir.ext_gamma"]  # modules calling register_extension
 
 
-class _Extensions(dict):
-    """name -> Extension; the descriptor neurons and ``PLUGINS`` are loaded on first read."""
-
-    _loaded = False
-
-    def _load(self) -> None:
-        if not self._loaded:
-            type(self)._loaded = True
-            for desc in neurons.descriptors():
-                self.setdefault(desc.name, descriptor_extension(desc))
-            for module in PLUGINS:
-                importlib.import_module(module)
-
-    def __contains__(self, key: object) -> bool:
-        self._load()
-        return super().__contains__(key)
-
-    def __getitem__(self, key: str) -> Extension:
-        self._load()
-        return super().__getitem__(key)
-
-    def __iter__(self) -> Iterator[str]:
-        self._load()
-        return super().__iter__()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self._load()
-        return super().get(key, default)
-
-    def keys(self):  # type: ignore[override]
-        self._load()
-        return super().keys()
-
-    def items(self):  # type: ignore[override]
-        self._load()
-        return super().items()
+def _load_extensions() -> None:
+    for desc in neurons.descriptors():
+        register_extension(descriptor_extension(desc))
+    for module in PLUGINS:
+        importlib.import_module(module)
 
 
-EXTENSIONS: dict[str, Extension] = _Extensions()
+EXTENSIONS: Registry[Extension] = Registry("zoo extension", NIRError, loader=_load_extensions)
 
 
 def register_extension(ext: Extension) -> Extension:
-    dict.__setitem__(EXTENSIONS, ext.name, ext)
-    return ext
+    return EXTENSIONS.register(ext.name, ext)
 
 
 def _nir_error(fn: Callable, name: str = "") -> Callable:

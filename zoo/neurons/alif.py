@@ -81,17 +81,9 @@ class ALIFCell(LocalCell):
         return (torch.exp(-1.0 / self.tau_m.clamp(*self.ranges["tau_m"])),
                 torch.exp(-1.0 / self.tau_adp.clamp(*self.ranges["tau_adp"])))
 
-    def params(self, theta=None) -> ALIFParameters:
-        if isinstance(theta, ALIFParameters):
-            return theta
-        al, rho = theta if theta is not None else self.effective()
+    Parameters = ALIFParameters
+    step_fn, spike_fn, jacobians_fn = (staticmethod(f) for f in (alif_step, alif_spike, alif_jacobians))
+
+    def make_params(self, values: tuple[torch.Tensor, ...]) -> ALIFParameters:
+        al, rho = values
         return ALIFParameters(al, rho, self.theta0, self.beta_a)
-
-    def step(self, h, i, theta=None):
-        return alif_step(h, i, self.params(theta))
-
-    def spike(self, h, theta=None):
-        return alif_spike(h, self.params(theta))
-
-    def jacobians(self, h_prev, i, h, theta=None):
-        return alif_jacobians(h_prev, i, h, self.params(theta))

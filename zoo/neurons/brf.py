@@ -242,17 +242,9 @@ class BRFCell(LocalCell):
     def effective(self) -> tuple[torch.Tensor, ...]:
         return (self.omega.abs(), self.b_offset.abs())
 
-    def params(self, theta: tuple[torch.Tensor, ...] | None = None) -> BRFParameters:
-        if isinstance(theta, BRFParameters):
-            return theta
-        omega, b_offset = theta if theta is not None else self.effective()
+    Parameters = BRFParameters
+    step_fn, spike_fn, jacobians_fn = (staticmethod(f) for f in (brf_step, brf_spike, brf_jacobians))
+
+    def make_params(self, values: tuple[torch.Tensor, ...]) -> BRFParameters:
+        omega, b_offset = values
         return BRFParameters(omega, b_offset, self.theta, self.dt, sustain_osc(omega, self.dt))
-
-    def step(self, h, i, theta=None):
-        return brf_step(h, i, self.params(theta))
-
-    def spike(self, h, theta=None):
-        return brf_spike(h, self.params(theta))
-
-    def jacobians(self, h_prev, i, h, theta=None):
-        return brf_jacobians(h_prev, i, h, self.params(theta))

@@ -52,21 +52,31 @@ class LocalCell(nn.Module):
         w.r.t. the raw ``nn.Parameter``s (clamps, abs, exp live here)."""
         raise NotImplementedError
 
-    def params(self, theta=None):
-        """The functional parameter tuple (``*Parameters`` NamedTuple) from effective values
-        ``theta`` (or from the module's own parameters); a ready tuple passes through, so
-        loops can build it once and pass it to ``step``/``spike``/``jacobians``."""
+    # A cell written as pure functions (Norse style) sets these; ``make_params(values)`` builds
+    # the ``Parameters`` tuple from effective values, and step/spike/jacobians delegate.
+    Parameters: type = tuple
+    step_fn = spike_fn = jacobians_fn = None
+
+    def make_params(self, values: tuple[torch.Tensor, ...]):
         raise NotImplementedError
+
+    def params(self, theta=None):
+        """The functional parameter tuple (``Parameters``) from effective values ``theta`` (or
+        from the module's own parameters); a ready tuple passes through, so loops can build it
+        once and pass it to ``step``/``spike``/``jacobians``."""
+        if isinstance(theta, self.Parameters):
+            return theta
+        return self.make_params(tuple(theta) if theta is not None else self.effective())
 
     def step(self, h: torch.Tensor, i: torch.Tensor, theta: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        return type(self).step_fn(h, i, self.params(theta))
 
     def spike(self, h: torch.Tensor, theta: tuple[torch.Tensor, ...] | None = None) -> torch.Tensor:
-        raise NotImplementedError
+        return type(self).spike_fn(h, self.params(theta))
 
     def jacobians(self, h_prev: torch.Tensor, i: torch.Tensor, h: torch.Tensor,
                   theta: tuple[torch.Tensor, ...] | None = None) -> LocalJacobians:
-        raise NotImplementedError
+        return type(self).jacobians_fn(h_prev, i, h, self.params(theta))
 
     def forward(self, i: torch.Tensor, h: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One step, Norse-cell style: ``(z_t, h_t) = cell(I_t, h_{t-1})``."""

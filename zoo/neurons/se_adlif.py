@@ -214,17 +214,9 @@ class SEAdLIFCell(LocalCell):
         tau_w = self.tau_w.clamp(*r["tau_w"])
         return (torch.exp(-1.0 / tau_u), torch.exp(-1.0 / tau_w), self.a.clamp(*r["a"]), self.b.clamp(*r["b"]))
 
-    def params(self, theta=None) -> SEAdLIFParameters:
-        if isinstance(theta, SEAdLIFParameters):
-            return theta
-        al, be, a, b = theta if theta is not None else self.effective()
+    Parameters = SEAdLIFParameters
+    step_fn, spike_fn, jacobians_fn = (staticmethod(f) for f in (se_adlif_step, se_adlif_spike, se_adlif_jacobians))
+
+    def make_params(self, values: tuple[torch.Tensor, ...]) -> SEAdLIFParameters:
+        al, be, a, b = values
         return SEAdLIFParameters(al, be, a, b, self.q, self.theta)
-
-    def step(self, h, i, theta=None):
-        return se_adlif_step(h, i, self.params(theta))
-
-    def spike(self, h, theta=None):
-        return se_adlif_spike(h, self.params(theta))
-
-    def jacobians(self, h_prev, i, h, theta=None):
-        return se_adlif_jacobians(h_prev, i, h, self.params(theta))
