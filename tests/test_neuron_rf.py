@@ -156,3 +156,41 @@ def test_eprop_online_equals_offline_eprop():
     scale = max(p.grad.abs().max().item() for p in m.parameters())
     assert all((ep[k] - p.grad).abs().max().item() < 1e-9 * scale for k, p in m.named_parameters())
     assert ep["cell.omega"].abs().max() > 0  # the rule reaches the neuron parameters
+
+
+def test_online_eprop_inside_lava():
+    """The same rule as plastic Lava processes (exporters.lava.plastic, float64): its gradient
+    (weights and the cell's omega, tau) equals torch e-prop, and the Lava run of the weight
+    updates equals the emulator and learns."""
+    from exporters.lava.plastic.eprop import eprop_layers
+    from exporters.lava.plastic.run import Schedule, emulate as plastic_emulate, run_lava as plastic_run_lava
+
+    torch.manual_seed(0)
+    m = RecurrentSNN(3, 8, 4, neuron="rf", w_in_gain=8.0, w_rec_gain=4.0).double()
+    rng = np.random.default_rng(0)
+    x = (rng.random((3, 30, 3)) < 0.4).astype(np.float64)
+    y = rng.integers(0, 4, (3, 30))
+    y[:, :4] = -1
+    layers = eprop_layers(m, fixed=False, lr=0.3, err_scale=1 / 26, learn_cell=True)
+    for layer in layers:  # one sample, step by step: accumulated gradient == torch e-prop
+        layer.reset()
+    for t in range(30):
+        h = x[0, t]
+        for layer in layers:
+            h = layer.forward(h)
+        if y[0, t] >= 0:
+            g = layers[-1].error(h, int(y[0, t]))
+            for layer in reversed(layers):
+                g = layer.backward(g)
+    EpropGradient(m)(torch.from_numpy(x[:1]), torch.from_numpy(y[:1]))
+    got = {**layers[0].grads(), **layers[1].grads()}
+    for k, p in m.named_parameters():
+        if k != "tau_out":
+            ref = p.grad.numpy()
+            assert np.abs(got[k] / 26 - ref).max() <= 1e-9 * np.abs(ref).max() + 1e-300, k
+    layers = eprop_layers(m, fixed=False, lr=0.3, err_scale=1 / 26)
+    sch = Schedule(x, y, np.ones(3, bool), batch_size=1)
+    e, lv = plastic_emulate(layers, sch), plastic_run_lava(layers, sch)
+    for k in e.params:
+        np.testing.assert_allclose(lv.params[k], e.params[k], rtol=0, atol=1e-12)
+    assert np.abs(e.params["w_rec"] - m.w_rec.detach().numpy()).max() > 0  # it learned
