@@ -32,6 +32,11 @@ def test_registry_one_name_and_suggestion():
     assert registry.get("rf") is RF and registry.get("seadlif") is registry.get("se_adlif")
     with pytest.raises(KeyError, match="did you mean 'rf'"):
         registry.get("rff")
+    from exporters.nir.extensions import extension_of
+
+    node = RF.nir_node(np.array([100.0]), np.array([0.05]))
+    node.metadata["zoo.neuron"] = "seadlif"  # an older spelling in a file still reads
+    assert extension_of(node, "cell").name == "se_adlif"
 
 
 def test_hand_steps():
