@@ -35,7 +35,7 @@ CORE_PREFIXES = ("zoo.neurons", "zoo.models", "zoo.learning", "zoo.tasks", "zoo.
 
 # Violations that remain in modules other helpers are migrating (issue 18). Each list is exact:
 # the xfail checks below fail (strict) once they are empty, the "no new" checks fail if they grow.
-KNOWN_CYCLE_MODULES = {"exporters.lava.plan", "exporters.lava.populations", "exporters.lava.gamma_populations"}
+KNOWN_CYCLE_MODULES: set[str] = set()
 KNOWN_CORE_UPWARD = {("zoo.learning.tbptt", "exporters")}
 KNOWN_TEST_BENCHMARK_IMPORTS = {"tests/test_agreement.py", "tests/test_hypr_gap.py", "tests/test_hypr_lava.py",
                                 "tests/test_interop.py", "tests/test_readme.py"}
@@ -186,8 +186,6 @@ def test_no_new_import_cycles():
     assert not extra, f"import cycles outside the known ones: {extra}"
 
 
-@pytest.mark.xfail(strict=True, reason="a cycle remains among exporters.lava.{plan, populations, gamma_populations} "
-                   "(neuron and convolution helpers' migration)")
 def test_no_import_cycles():
     assert cycles() == []
 
