@@ -11,7 +11,7 @@ from benchmarks.hypr.gap_report import run_stats, summarize
 
 
 def _rec(neuron, rule, seed, val, test):
-    hist = [{"epoch": i + 1, "val": v, "test": t, "train_cpu_s": 1.0, "wall_s": i + 1.0}
+    hist = [{"epoch": i + 1, "val": v, "test": t, "loss": 1.0 / (i + 1), "train_cpu_s": 1.0, "wall_s": i + 1.0}
             for i, (v, t) in enumerate(zip(val, test))]
     return {"neuron": neuron, "rule": rule, "seed": seed, "history": hist}
 
@@ -33,6 +33,7 @@ def test_plateau_and_gap():
     assert c["bptt"]["plateaued"] and c["hypr"]["plateaued"]
     assert c["hypr"]["final_test"][0] == pytest.approx(76.0) and c["hypr"]["final_test"][2] == 3
     assert c["gap_final_test"] == pytest.approx(4.0)
+    assert c["paired_gap_final_test"] == pytest.approx((4.0, 1.0, 3))  # per seed 5, 4, 3 points
     short = summarize([run_stats(_rec("alif", "bptt", 0, [0.5] * 5, [0.5] * 5), 3, 1.0)], ["alif"], ["bptt"])
     assert not short[0]["bptt"]["plateaued"]  # fewer than 2 windows: not shown, so not claimed
 
