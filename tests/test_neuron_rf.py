@@ -199,3 +199,18 @@ def test_online_eprop_inside_lava():
     for k in e.params:
         np.testing.assert_allclose(lv.params[k], e.params[k], rtol=0, atol=1e-12)
     assert np.abs(e.params["w_rec"] - m.w_rec.detach().numpy()).max() > 0  # it learned
+
+
+def test_nirtorch_node_map_runs_the_extension():
+    """nirtorch.nir_to_torch with the zoo node map runs the rf extension like the model."""
+    import nirtorch
+
+    from exporters.nir.nodemap import run_nirtorch, zoo_node_map
+
+    m = _model()
+    x = _spikes(2, 80)
+    g = to_nir(m, dt=1e-3)
+    out = run_nirtorch(nirtorch.nir_to_torch(g, zoo_node_map(g), dtype=D), torch.from_numpy(x)).numpy()
+    with torch.no_grad():
+        ref = m(torch.from_numpy(x).transpose(0, 1)).transpose(0, 1).numpy()
+    assert np.abs(out - ref).max() <= 1e-12 and np.abs(ref).max() > 0

@@ -26,6 +26,13 @@ spikes; a Lava process can store (u, v, q) as above.
 
 Trainable per-neuron parameters (state_dict names inside a model: ``<cell>.omega``,
 ``<cell>.b_offset``; the effective values are their absolute values).
+
+This module is the whole neuron (docs/architecture.md): the ``brf`` v1 NIR subgraph
+(:func:`nir_node`, :func:`nir_params`), the step every back-end runs (:func:`step` over numpy or
+torch and float or Loihi numerics: :func:`resonate`, :func:`refractory`), its Loihi format
+(:func:`quantize`: 23-bit coefficients floored toward zero, state at U/2) and ``DESCRIPTOR``;
+the torch cell below calls the same :func:`resonate` / :func:`refractory`. The NIR executor,
+the Lava process models and the emulator derive from ``DESCRIPTOR``.
 """
 from __future__ import annotations
 

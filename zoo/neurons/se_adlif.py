@@ -21,6 +21,11 @@ can store the post-reset u instead: both give the same spikes.
 
 Trainable per-neuron parameters (state_dict names inside a model): ``<cell>.tau_u``,
 ``<cell>.tau_w``, ``<cell>.a``, ``<cell>.b`` (clamped to the ranges above in ``effective``).
+
+This module is the whole neuron (docs/architecture.md): the ``se_adlif`` v1 NIR subgraph, the
+step every back-end runs (:func:`step`: :func:`membrane`, :func:`adapt`, over numpy or torch and
+float or Loihi numerics), its Loihi format (:func:`quantize`: 23-bit coefficients, u at U, w at
+U/4) and ``DESCRIPTOR``; the torch cell below calls the same :func:`membrane` / :func:`adapt`.
 """
 from __future__ import annotations
 
