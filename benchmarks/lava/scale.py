@@ -1,6 +1,6 @@
 """Batched vs one-sample Lava runs on the same samples, measured in one run (issue 20, item 2).
 
-    python -m benchmarks.lava.scale [--digits 300] [--ecg 20] [--full-ecg] [--skip-unbatched-ecg]
+    python -m benchmarks.lava.scale [--digits 300] [--ecg 20] [--full-ecg] [--skip-unbatched-ecg] [--cnn PATH]
 
 Cases: lif-digits (Lava float, ``--digits`` test samples) and hypr-brf-ecg (Lava fixed point,
 ``--ecg`` test records), each run three ways on the same samples: ``before`` = the network of
@@ -11,7 +11,11 @@ network with shared-memory recorders; ``batched`` = the default batch (all sampl
 for bit (spikes, voltages, raw output) and fixed-point runs must equal the emulator. ``--full-ecg`` adds the whole ECG test
 set in Lava fixed point, batched only (the one-sample run did not finish within 33 minutes).
 Seconds are wall time of the whole ``run_lava`` call (start-up, compile, run, read-back).
-Writes benchmarks/lava/results/scale.json and scale.png, prints the table.
+Convolutions (:mod:`benchmarks.lava.conv_scale`): compile memory vs input size 16x16 -> 128x128,
+conv stages vs dense matrices (``compile_memory``, plot ``compile_memory.png``), and with
+``--cnn PATH`` (the NIR paper's ``cnn_sinabs.nir``) the N-MNIST CNN in Lava fixed point (``cnn``).
+Writes benchmarks/lava/results/scale.json, scale.png and compile_memory.png, prints the tables
+and regenerates the tables of README.md and benchmarks/lava/README.md (``--no-readme``: not).
 """
 from __future__ import annotations
 
@@ -125,10 +129,21 @@ def main() -> None:
     ap.add_argument("--ecg", type=int, default=20)
     ap.add_argument("--full-ecg", action="store_true", help="also the whole ECG test set, batched (fixed point)")
     ap.add_argument("--skip-unbatched-ecg", action="store_true")
-    ap.add_argument("--plot-only", action="store_true", help="redraw scale.png from results/scale.json")
+    ap.add_argument("--plot-only", action="store_true", help="redraw the plots and tables from results/scale.json")
+    ap.add_argument("--cnn", help="path of cnn_sinabs.nir (github.com/neuromorphs/NIR, paper/02_cnn)")
+    ap.add_argument("--cnn-samples", type=int, default=10)
+    ap.add_argument("--cnn-steps", type=int, default=300)
+    ap.add_argument("--no-readme", action="store_true", help="do not rewrite the README tables")
     args = ap.parse_args()
+    from benchmarks.lava.conv_scale import cnn_result, compile_memory, plot_memory
+    from benchmarks.lava.tables import batched_table, cnn_lines, memory_table, write_readmes
+
     if args.plot_only:
-        plot(json.loads((OUT / "scale.json").read_text())["rows"], OUT / "scale.png")
+        results = json.loads((OUT / "scale.json").read_text())
+        plot(results["rows"], OUT / "scale.png")
+        plot_memory(results["compile_memory"], OUT / "compile_memory.png")
+        if not args.no_readme:
+            write_readmes(results)
         return
     log = lambda msg: print(msg, flush=True)  # noqa: E731
     rows = [case(f"lif-digits {args.digits} (float)", "lif-digits", args.digits, "float", True, log),
@@ -136,21 +151,23 @@ def main() -> None:
                  log)]
     if args.full_ecg:
         rows.append(case("hypr-brf-ecg all (fixed)", "hypr-brf-ecg", None, "fixed", False, log))
+    memory = compile_memory(log=log)
+    cnn = cnn_result(args.cnn, args.cnn_samples, args.cnn_steps) if args.cnn else None
     OUT.mkdir(exist_ok=True)
     meta = {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(),
             "command": "python -m benchmarks.lava.scale " + " ".join(
                 f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
-                if v not in (False, None))}
-    (OUT / "scale.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+                if v not in (False, None) and k not in ("cnn", "no_readme")
+                and (args.cnn or not k.startswith("cnn")))}
+    if args.cnn:
+        meta["command"] += f" --cnn {Path(args.cnn).name}"
+    results = {"meta": meta, "rows": rows, "compile_memory": memory, "cnn": cnn}
+    (OUT / "scale.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(rows, OUT / "scale.png")
-    nan = float("nan")
-    print(f"\n| case | batch | before s | 1-sample s | batched s | before s/sample | batched s/sample "
-          f"| speed-up | bit-exact |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        exact = all(v for k, v in r.items() if k.startswith("batched_equals"))
-        print(f"| {r['case']} | {r['batch']} | {r.get('before_s', nan):.1f} | {r.get('one_sample_s', nan):.1f} "
-              f"| {r['batched_s']:.1f} | {r.get('before_s_per_sample', nan):.4f} | {r['batched_s_per_sample']:.4f} "
-              f"| {r.get('speedup', nan):.1f}x | {exact} |")
+    plot_memory(memory, OUT / "compile_memory.png")
+    print("\n".join(["", *batched_table(rows, full=True), "", *memory_table(memory), "", *cnn_lines(cnn)]))
+    if not args.no_readme:
+        write_readmes(results)
 
 
 if __name__ == "__main__":

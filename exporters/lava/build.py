@@ -60,6 +60,19 @@ class LavaNetwork:
         _unlink(shm.name)
         return data
 
+    def windows(self, sink, batch: int, n_win: int, window: int) -> np.ndarray:
+        """What ``sink`` received as (n_win * batch, window, n): Lava step w*window + t of sample
+        b of the sink's (batch * n) values -> row w*batch + b, step t (one copy of the record)."""
+        if sink.name not in self.segments:
+            a = sink.data.get().reshape(batch, -1, n_win, window).transpose(2, 0, 3, 1)
+            return a.reshape(n_win * batch, window, -1)
+        shm, shape, dtype = self.segments.pop(sink.name)
+        view = np.ndarray(shape, dtype=dtype, buffer=shm.buf)
+        data = np.array(view.reshape(n_win, window, batch, -1).transpose(0, 2, 1, 3), copy=True)
+        del view
+        _unlink(shm.name)
+        return data.reshape(n_win * batch, window, -1)
+
     def release(self) -> None:
         """Unlink the recorder segments not read (a run that failed before reading)."""
         for shm, _, _ in self.segments.values():
@@ -84,7 +97,7 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
     base = plan.plan if fixed else plan
     copies = batch or 1
     total = data.shape[-1]
-    source = Source(data=data.astype(np.int32) if fixed else data.astype(np.float64))
+    source = Source(data=data.astype(np.int32 if fixed else np.float64, copy=False))
     neurons = {}
     specs = plan.neurons if fixed else base.neurons
     for name, s in specs.items():
@@ -98,11 +111,12 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
                                   latency=s.latency, window=window, drain=drain, name=name, batch=copies)
     net = LavaNetwork(source, {}, neurons)
 
-    def sink(n: int, name: str):
+    def sink(n: int, name: str, spikes: bool = False):
+        """Spikes are recorded as int8 (0/1), fixed-point values as int32 (the ports' type), float as float64."""
         if lava_sinks:
             return Sink(shape=(n,), buffer=total)
-        dtype = "int64" if fixed else "float64"
-        shm = _new_segment(max(1, 8 * n * total))
+        dtype = "int8" if spikes else "int32" if fixed else "float64"
+        shm = _new_segment(max(1, np.dtype(dtype).itemsize * n * total))
         rec = ShmRecorder(shape=(n,), steps=total, segment=shm.name, dtype=dtype, name=f"rec:{name}")
         net.segments[rec.name] = (shm, (total, n), dtype)
         return rec
@@ -138,7 +152,7 @@ def build(plan: Plan | FixedPlan, data: np.ndarray, window: int, record_v: bool 
             dense.a_out.connect(neurons[d.dst].a_in)
     for name, s in specs.items():
         if s.spiking:
-            net.spike_sinks[name] = sink(copies * s.n, f"{name}:s")
+            net.spike_sinks[name] = sink(copies * s.n, f"{name}:s", spikes=True)
             neurons[name].s_out.connect(net.spike_sinks[name].a_in)
         host = fixed and plan.host_readout and next(d for d in base.denses if d.name == plan.host_readout).src == name
         if record_v or host or (base.output_kind == "v" and base.output_src == name):
@@ -172,6 +186,11 @@ def default_batch(plan: Plan | FixedPlan, samples: int) -> int:
     return max(1, min(samples, BATCH_BYTES_DEFAULT // (8 * per_sample)))
 
 
+def _as_int64(a: np.ndarray) -> np.ndarray:
+    """Fixed-point records as int64 (Lava's RingBuffer sinks hold them as floats)."""
+    return a.astype(np.int64) if np.issubdtype(a.dtype, np.integer) else np.rint(a).astype(np.int64)
+
+
 def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, batch_size: int | None = None,
              lava_sinks: bool = False) -> RunResult:
     """Run inputs (B, T, *input_shape) through real Lava processes in one run; results aligned
@@ -195,7 +214,7 @@ def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, 
     n_win = -(-samples // batch)  # windows in time; each holds `batch` samples side by side
     drain = max((d.delay for d in base.denses), default=0)  # silent steps: delayed activity dies out
     window = steps + base.latency + drain
-    padded = np.zeros((n_win * batch, window, base.n_in))
+    padded = np.zeros((n_win * batch, window, base.n_in), np.int32 if fixed else np.float64)  # Source's dtype
     padded[:samples, :steps] = x
     # Lava step w*window + t carries step t of samples w*batch .. w*batch + batch-1, sample-major
     data = padded.reshape(n_win, batch, window, base.n_in).transpose(1, 3, 0, 2).reshape(batch * base.n_in,
@@ -213,11 +232,10 @@ def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, 
                         lava_sinks=lava_sinks)
             processes.append(net.source)
 
-            def read(sink) -> np.ndarray:  # (batch*n, n_win*window) -> (samples, window, n)
-                a = net.record(sink).reshape(batch, -1, n_win, window).transpose(2, 0, 3, 1)
-                return a.reshape(n_win * batch, window, -1)[:samples]
+            def read(sink) -> np.ndarray:  # (samples, window, n)
+                return net.windows(sink, batch, n_win, window)[:samples]
             net.source.run(condition=RunSteps(num_steps=n_win * window), run_cfg=cfg)
-            rec_s = {n: read(s).astype(np.int8) for n, s in net.spike_sinks.items()}
+            rec_s = {n: read(s).astype(np.int8, copy=False) for n, s in net.spike_sinks.items()}
             rec_v = {n: read(s) for n, s in net.v_sinks.items()}
             out = read(net.out_sink) if net.out_sink is not None else None
             net.source.stop()  # on any exception or interrupt, lava_session tears the run down instead
@@ -225,6 +243,6 @@ def run_lava(plan: Plan | FixedPlan, inputs: np.ndarray, record_v: bool = True, 
         if net is not None:
             net.release()
     if fixed:
-        rec_v = {n: np.rint(r).astype(np.int64) for n, r in rec_v.items()}
-        out = np.rint(out).astype(np.int64) if out is not None else None
+        rec_v = {n: _as_int64(r) for n, r in rec_v.items()}
+        out = _as_int64(out) if out is not None else None
     return _align(plan, rec_s, rec_v, out, steps, time.time() - t0)
