@@ -26,7 +26,7 @@ import nir
 import numpy as np
 
 from exporters.lava.specs import NeuronSpec
-from exporters.nir.extensions import ALIF, alif_params
+from exporters.nir.extensions import ALIF, UnknownName, alif_params
 from exporters.nir.io import NIRError
 from zoo.neurons import registry as neurons
 from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
@@ -64,8 +64,9 @@ class PopulationKind:
         return {k: np.zeros((batch, n), np.int64 if fixed else np.float64) for k in self.state}
 
 
-SPECS: Registry[SpecBuilder] = Registry("Lava mapping of zoo extension", NIRError, loader=lambda: load_plugins())
-KINDS: Registry[PopulationKind] = Registry("population kind", NIRError, loader=lambda: load_plugins())
+SPECS: Registry[SpecBuilder] = Registry("Lava mapping of zoo extension", UnknownName,
+                                         loader=lambda: load_plugins())
+KINDS: Registry[PopulationKind] = Registry("population kind", UnknownName, loader=lambda: load_plugins())
 
 
 def register_spec(name: str) -> Callable[[SpecBuilder], SpecBuilder]:

@@ -61,7 +61,14 @@ def _load_extensions() -> None:
         importlib.import_module(module)
 
 
-EXTENSIONS: Registry[Extension] = Registry("zoo extension", NIRError, loader=_load_extensions)
+class UnknownName(NIRError, KeyError):
+    """An unknown name in one of the exporters' registries (a KeyError too, as a dict would raise)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+EXTENSIONS: Registry[Extension] = Registry("zoo extension", UnknownName, loader=_load_extensions)
 
 
 def register_extension(ext: Extension) -> Extension:
