@@ -36,7 +36,7 @@ CORE_PREFIXES = ("zoo.neurons", "zoo.models", "zoo.learning", "zoo.tasks", "zoo.
 # Violations that remain in modules other helpers are migrating (issue 18). Each list is exact:
 # the xfail checks below fail (strict) once they are empty, the "no new" checks fail if they grow.
 KNOWN_CYCLE_MODULES: set[str] = set()
-KNOWN_CORE_UPWARD = {("zoo.learning.tbptt", "exporters")}
+KNOWN_CORE_UPWARD: set[tuple[str, str]] = set()
 KNOWN_TEST_BENCHMARK_IMPORTS = {"tests/test_agreement.py", "tests/test_hypr_gap.py", "tests/test_hypr_lava.py",
                                 "tests/test_interop.py", "tests/test_readme.py"}
 
@@ -200,8 +200,6 @@ def test_no_new_upward_imports_from_the_core():
     assert not bad, f"zoo core importing exporters or the application: {bad}"
 
 
-@pytest.mark.xfail(strict=True, reason="zoo.learning.tbptt imports exporters (fixed-point validation inside the "
-                   "learning rule; owned by another helper)")
 def test_core_imports_nothing_above_it():
     assert [p for p in upward_imports() if not p[0].startswith("exporters")] == []
 

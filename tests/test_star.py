@@ -379,6 +379,9 @@ def test_readout_ridge_is_least_squares_of_final_features():
         make_learner("tbptt", _tiny_li(True), get_task("mackey_glass"), readout_ridge=1e-3)
     with pytest.raises(ValueError, match="lookback"):
         make_learner("tbptt", _tiny("star"), get_task("mackey_glass"), lookback=2)
+    with pytest.raises(ValueError, match="unknown TBPTT readout_states 'lava-fxed'; did you mean 'lava-fixed'"):
+        import exporters.lava.readout_states  # noqa: F401
+        make_learner("tbptt", _tiny("star"), get_task("mackey_glass"), readout_states="lava-fxed")
 
 
 def test_readout_ridge_on_fixed_point_states_is_least_squares_of_emulated_membrane():
@@ -387,6 +390,7 @@ def test_readout_ridge_on_fixed_point_states_is_least_squares_of_emulated_membra
     for the emulator's own states and the output the emulator computes from them."""
     import numpy as np
 
+    import exporters.lava.readout_states  # noqa: F401  (registers "lava-fixed")
     from exporters.lava import build_plan, emulate
     from exporters.lava.quantize import quantize_inputs
     from exporters.nir import to_nir

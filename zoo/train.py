@@ -84,6 +84,7 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     recipe's online rule inside Lava (:mod:`zoo.train_lava`). ``evals_per_epoch`` and
     ``test_samples``: how often and on how many test samples the history is measured.
     ``dtype``: torch training precision (float64 for step-for-step comparisons with Lava)."""
+    import exporters.lava.readout_states  # noqa: F401  (registers TBPTT readout_states = "lava-fixed")
     from zoo import distributed as zd
     from zoo.learning import make_learner
 

@@ -38,19 +38,45 @@ emulator of :mod:`exporters.lava`, inputs on the fixed-point grid; the membrane 
 applied on the host in float, so these states are exactly what the deployed readout sees):
 a readout calibrated on the training data for the deployment target, as a quantised network's
 calibration set would be. The torch model then keeps that readout (its float states differ
-slightly, so its torch metric is not the one it was fitted for). Default ``"torch"``.
+slightly, so its torch metric is not the one it was fitted for). Default ``"torch"``. The
+readers of states are a registry (:data:`READOUT_STATES`): ``"torch"`` is built in;
+``"lava-fixed"`` is registered by :mod:`exporters.lava.readout_states` when ``exporters.lava`` is
+imported (the training application does; this core module never imports the exporters).
 
 Model requirement: ``model(x (T, B, ...), state=None, return_state=True) -> (y, state)``
 where ``state`` is a tensor or a (named) tuple of tensors (e.g. :class:`zoo.models.star.STARRSNN`).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 
 from zoo.learning.base import make_optimizer, time_first
+from zoo.registries import Registry
 from zoo.tasks import Task
+
+StateReader = Callable[[torch.nn.Module, torch.Tensor], torch.Tensor]
+READOUT_STATES: Registry[StateReader] = Registry(
+    "TBPTT readout_states", ValueError, see="'lava-fixed' is registered when exporters.lava is imported")
+
+
+@torch.no_grad()
+def torch_states(model: torch.nn.Module, xs: torch.Tensor) -> torch.Tensor:
+    """(T, B, H) inputs of ``model.readout`` over ``xs`` (T, B, ...), run in eval mode."""
+    feats: list[torch.Tensor] = []
+    hook = model.readout.register_forward_pre_hook(lambda _m, args: feats.append(args[0].detach()))
+    was = model.training
+    try:
+        model.eval()
+        model(xs)
+    finally:
+        model.train(was)
+        hook.remove()
+    return torch.stack(feats)
+
+
+READOUT_STATES.register("torch", torch_states)
 
 
 def detach_state(state: Any) -> Any:
@@ -78,9 +104,8 @@ class TBPTT:
         self.lookback = int(lookback)
         self.readout_ridge, self.readout_washout = float(readout_ridge), int(readout_washout)
         fixed_readout: set[int] = set()
-        if readout_states not in ("torch", "lava-fixed"):
-            raise ValueError(f"TBPTT readout_states must be 'torch' or 'lava-fixed', got {readout_states!r}")
         self.readout_states = readout_states
+        self._read_states = READOUT_STATES.get(readout_states)
         self._readout_fitted = False
         if self.readout_ridge < 0 or self.readout_washout < 0:
             raise ValueError("TBPTT readout_ridge and readout_washout must be >= 0")
@@ -149,19 +174,8 @@ class TBPTT:
         the per-step ``targets`` (B, T, D) (see the module docstring)."""
         if targets is None:
             raise ValueError("TBPTT readout_ridge needs per-step targets (B, T, D)")
-        ro, feats = self.model.readout, []
-        if self.readout_states == "lava-fixed":
-            f = self._fixed_point_states(xs)
-        else:
-            hook = ro.register_forward_pre_hook(lambda _m, args: feats.append(args[0].detach()))
-            try:
-                was = self.model.training
-                self.model.eval()
-                self.model(xs)
-                self.model.train(was)
-            finally:
-                hook.remove()
-            f = torch.stack(feats)
+        ro = self.model.readout
+        f = self._read_states(self.model, xs)
         w0 = self.readout_washout
         f = f[w0:].reshape(-1, ro.in_features).double()  # (T - w0) * B, H
         y = time_first(targets)[w0:].reshape(-1, ro.out_features).double()
@@ -172,31 +186,6 @@ class TBPTT:
         ro.weight.copy_(w[:, :-1].to(ro.weight.dtype))
         ro.bias.copy_(w[:, -1].to(ro.bias.dtype))
         self._readout_fitted = True
-
-    def _fixed_point_states(self, xs: torch.Tensor) -> torch.Tensor:
-        """(T, B, H) membrane states read by the host readout in Loihi fixed point (emulator)."""
-        import numpy as np
-
-        from exporters.lava import build_plan, emulate
-        from exporters.lava.quantize import quantize_inputs
-        from exporters.nir import to_nir
-
-        was = self.model.training
-        self.model.eval()
-        try:
-            graph = to_nir(self.model, dt=1.0, metadata={"reset": "subtract"}, input_shape=tuple(xs.shape[2:]))
-        finally:
-            self.model.train(was)
-        x = time_first(xs).detach().cpu().numpy().astype(np.float64)  # (B, T, ...)
-        xq, frac_bits, _ = quantize_inputs(x)
-        cal = x[:32] if frac_bits == 0 else np.round(x[:32] * 2 ** frac_bits) / 2 ** frac_bits
-        plan = build_plan(graph, "fixed", input_frac_bits=frac_bits, calibrate=cal)
-        if not plan.host_readout:
-            raise ValueError("TBPTT readout_states = 'lava-fixed' needs a membrane readout applied on the host")
-        src = next(d for d in plan.plan.denses if d.name == plan.host_readout).src
-        run = emulate(plan, xq)
-        v = run.voltages[src] * plan.msg_unit.get(src, 1.0 / (64.0 * plan.scale[src]))  # (B, T, H)
-        return time_first(torch.from_numpy(np.ascontiguousarray(v)))
 
     def state_dict(self) -> dict[str, Any]:
         out = {"optimizer": self.optimizer.state_dict(), "K": self.K, "update_every": self.update_every,
