@@ -7,6 +7,7 @@ import wave
 
 import numpy as np
 import pytest
+import torch
 
 import zoo.datasets
 from zoo.registry import ZooError
@@ -99,6 +100,23 @@ def test_shapes_dtypes_n_and_seq_targets(fixture_data):
     assert t.shape == (5, 30) and str(t.dtype) == "torch.int64"
     assert (t[:, :7] == -1).all()
     np.testing.assert_array_equal(t[:, 7:].numpy(), np.repeat(y.numpy()[:, None], 23, 1))
+
+
+def test_window_task_reads_the_labelled_steps(fixture_data):
+    """fsdd-window: same inputs as fsdd; loss and metric over steps 10-79 of 80 (the labelled steps
+    of fsdd-seq with label_from = 10), not over the first 10."""
+    x, y = get_task("fsdd-window").load("train")
+    xs, _ = get_task("fsdd").load("train")
+    np.testing.assert_array_equal(x.numpy(), xs.numpy())
+    task = get_task("fsdd-window")
+    out = torch.zeros(len(y), 80, 10)
+    out[:, :10, :] = 50.0 * torch.nn.functional.one_hot((y + 1) % 10, 10)[:, None]  # wrong, outside the window
+    out[:, 10:, :] = torch.nn.functional.one_hot(y, 10)[:, None].float()
+    assert task.metric(out, y) == 1.0
+    want = torch.nn.functional.cross_entropy(out[:, 10:].reshape(-1, 10), y.repeat_interleave(70))
+    assert torch.allclose(task.loss(out, y), want)
+    from zoo.tasks.delay import READOUT_FRACTIONS
+    assert READOUT_FRACTIONS["fsdd-window"] == fsdd.WINDOW_FRACTION  # what gamma_online trains on
 
 
 def test_deterministic_and_cached(fixture_data):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "model_cards" / "results"
+TARGET = 0.92  # issue 17: the best paper model >= 92 % in torch on the whole test split
 BEGIN, END = "<!-- fsdd-table:begin -->", "<!-- fsdd-table:end -->"
 
 
@@ -26,18 +27,27 @@ def _v(res: dict, backend: str) -> str:
 
 
 def table() -> str:
+    """The markdown table, then one line naming the best paper model (not a baseline) in torch and the 92 % target."""
     rows = ["| model | paper | test samples | torch | Lava float | Lava fixed | emulator | parameters | "
             "synaptic ops / sample |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     from zoo.registry import get_entry
 
+    best = None
     for path in sorted(RESULTS.glob("*fsdd*.json")):
         res = json.loads(path.read_text())
+        if not get_entry(res["model"]).paper.startswith("baseline"):
+            acc = (res["backends"]["torch"]["value"], res["model"])
+            best = max(best or acc, acc)
         nb = res.get("neurobench", {})
         dyn = nb.get("dynamic", {}).get("emulator", {})
         ops = dyn.get("Effective_ACs", 0) + dyn.get("Effective_MACs", 0)
         rows.append(f"| `{res['model']}` | {get_entry(res['model']).paper} | {res['samples']} | {_v(res, 'torch')} | "
                     f"{_v(res, 'lava-float')} | {_v(res, 'lava-fixed')} | {_v(res, 'emulator')} | "
                     f"{nb.get('static', {}).get('parameter_count', '-'):,} | {ops:,.0f} |")
+    if best:
+        verdict = "reaches" if best[0] >= TARGET else "misses"
+        rows += ["", f"Best paper model in torch: `{best[1]}` ({100 * best[0]:.1f} %, {verdict} the issue's "
+                     f"{100 * TARGET:.0f} % target for the best paper model)."]
     return "\n".join(rows)
 
 

@@ -9,6 +9,10 @@ other ``model_config`` values only set the initialisation.
   (task ``fsdd``, label per sample).
 * ``hypr-brf-fsdd`` [ours]: the HYPR recurrent BRF network (:class:`zoo.models.hypr.RecurrentSNN`)
   with an LI readout, trained by HYPR on the digit as target at every step (task ``fsdd-seq``).
+* ``hypr-seadlif-fsdd`` [ours]: the same network with SE-adLIF neurons, trained by HYPR
+  (task ``fsdd-seq``), the ``hypr-brf-fsdd`` schedule over 20 epochs; input/recurrent gain 8
+  chosen over 20 on the validation split (val accuracy after epoch 1: 0.660 vs 0.557); val accuracy
+  of the shipped weights 0.9900 (one seed, 0).
 
 The front end (96 channels = 32 mel bands x 3 thermometer levels, 80 steps of 10 ms) and all
 hyper-parameters are our choice: first guesses checked on the validation split (recording index
@@ -24,6 +28,7 @@ N_INPUTS, N_CLASSES = 96, 10
 
 LIF_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 128, "n_outputs": N_CLASSES}
 BRF_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 64, "n_outputs": N_CLASSES, "neuron": "brf"}
+SEADLIF_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 64, "n_outputs": N_CLASSES, "neuron": "seadlif"}
 
 
 def lif_fsdd(**config) -> LIFDigits:
@@ -31,9 +36,16 @@ def lif_fsdd(**config) -> LIFDigits:
     return LIFDigits(**{**LIF_CONFIG, **config})
 
 
-def hypr_brf_fsdd(**config) -> RecurrentSNN:
-    """``RecurrentSNN`` of BRF neurons with the ``hypr-brf-fsdd`` defaults (``config`` overrides them)."""
-    return RecurrentSNN(**{**BRF_CONFIG, **config})
+def _with(cls: type, defaults: dict):
+    """Builder of ``cls`` with ``defaults`` (keyword ``config`` overrides them)."""
+    def build(**config):
+        return cls(**{**defaults, **config})
+    build.__doc__ = f"``{cls.__name__}`` with the FSDD defaults {defaults} (``config`` overrides them)."
+    return build
+
+
+hypr_brf_fsdd = _with(RecurrentSNN, BRF_CONFIG)
+hypr_seadlif_fsdd = _with(RecurrentSNN, SEADLIF_CONFIG)
 
 
 register(ModelEntry(
@@ -46,3 +58,10 @@ register(ModelEntry(
     higher_is_better=True,
     builder=hypr_brf_fsdd,
     description="BRF RSNN (64) + LI readout on spoken digits (FSDD, mel-filterbank spikes, 80 x 10 ms), HYPR-trained"))
+
+register(ModelEntry(
+    name="hypr-seadlif-fsdd", paper="HYPR (Baronig et al., arXiv 2506.14464)", task="fsdd-seq", metric="accuracy",
+    higher_is_better=True, builder=hypr_seadlif_fsdd,
+    description="SE-adLIF RSNN (64) + LI readout on spoken digits (FSDD, mel-filterbank spikes, 80 x 10 ms), "
+                "HYPR-trained"))
+

@@ -22,11 +22,16 @@ Two tasks, same inputs:
   summed output (spike count) — for spiking readouts (``lif-fsdd``);
 * ``fsdd-seq``: targets (B, T) = the digit from step ``label_from`` on, -1 before; loss = mean
   per-step NLL, metric = argmax of the log-softmax summed over labelled steps — for leaky
-  integrator readouts trained per step (HYPR, e-prop; as ``row-digits``).
+  integrator readouts trained per step (HYPR, e-prop; as ``row-digits``);
+* ``fsdd-window``: labels (B,), loss = mean per-step cross-entropy over the last
+  ``WINDOW_FRACTION`` = 7/8 of the steps (steps 10-79 of 80, the labelled steps of ``fsdd-seq``
+  with ``label_from = 10``), metric = argmax of the outputs summed over that window — for the
+  window rule of SpikingGamma's online learner (:mod:`zoo.learning.gamma_online`, as ``digit-events``).
 """
 from __future__ import annotations
 
 import re
+from functools import partial
 import wave
 from functools import lru_cache
 from pathlib import Path
@@ -36,11 +41,14 @@ import torch
 
 from zoo.tasks import Task, rate_cross_entropy, register_task, spike_count_accuracy
 from zoo.tasks.cochlea import log_mel, spikes
+from zoo.tasks.delay import READOUT_FRACTIONS, window_accuracy, window_cross_entropy
 from zoo.tasks.seqlabel import masked_nll, sequence_accuracy
 
 SAMPLE_RATE = 8000
 N_CLASSES = 10
 SPLITS = {"test": range(0, 5), "val": range(5, 10), "train": range(10, 50)}
+WINDOW_FRACTION = 0.875
+READOUT_FRACTIONS["fsdd-window"] = WINDOW_FRACTION
 _NAME = re.compile(r"recordings/(\d)_([a-z]+)_(\d+)\.wav")
 
 
@@ -134,3 +142,8 @@ TASK_SEQ = register_task(Task(
     name="fsdd-seq", load=load_seq, loss=masked_nll, metric=sequence_accuracy, metric_name="accuracy",
     higher_is_better=True,
     description="Free Spoken Digit Dataset: mel-filterbank spike trains, the digit as target at every step"))
+TASK_WINDOW = register_task(Task(
+    name="fsdd-window", load=load, loss=partial(window_cross_entropy, fraction=WINDOW_FRACTION),
+    metric=partial(window_accuracy, fraction=WINDOW_FRACTION), metric_name="accuracy", higher_is_better=True,
+    description="Free Spoken Digit Dataset: mel-filterbank spike trains, label per sample read over the last 7/8 "
+                "of the steps"))
