@@ -285,10 +285,11 @@ def render(name: str) -> str:
         lines += ["", "### Training curve", ""]
         if "training" in img:
             lines += [f"![training curve]({img['training']})", ""]
-        lines += ["| epoch | loss | test metric |", "| --- | --- | --- |"]
+        split = "val" if any(k.startswith("val_") for k in hist[0]) else "test"
+        lines += [f"| epoch | loss | {split} metric |", "| --- | --- | --- |"]
         step = max(1, len(hist) // 10)
         for h in hist[::step] + ([hist[-1]] if (len(hist) - 1) % step else []):
-            vals = [v for k, v in h.items() if k.startswith("test_")]
+            vals = [v for k, v in h.items() if k.startswith(f"{split}_")]
             lines.append(f"| {h['epoch']} | {h['loss']:.4f} | {_fmt(vals[0]) if vals else '-'} |")
     bench = _benchmarks(name, entry.paper)
     if bench:

@@ -106,7 +106,7 @@ def training_curve(history: list[dict[str, Any]], path: Path) -> Path | None:
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("train loss", color="tab:blue")
-    keys = [k for k in history[0] if k.startswith("test_")]
+    keys = [k for k in history[0] if k.startswith(("val_", "test_"))]
     if keys:
         ax2 = ax.twinx()
         ax2.plot(ep, [h.get(keys[0]) for h in history], color="tab:orange", label=keys[0])

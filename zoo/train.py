@@ -20,7 +20,7 @@ import torch
 from zoo.progress import bar as progress_bar
 from zoo.recipe import load_recipe, rejected, validate_recipe  # noqa: F401  (re-exported: zoo.train.load_recipe)
 from zoo.registry import ZooError, get_entry
-from zoo.tasks import collate, get_task
+from zoo.tasks import collate, get_task, history_split
 
 
 class TrainingDiverged(ZooError):
@@ -82,7 +82,9 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     e.g. by ``torchrun``) this process is one rank and only rank 0 writes files.
     ``backend``: ``torch``, or ``lava-float`` / ``lava-fixed`` / ``emulator-*`` to run the
     recipe's online rule inside Lava (:mod:`zoo.train_lava`). ``evals_per_epoch`` and
-    ``test_samples``: how often and on how many test samples the history is measured.
+    ``test_samples``: how often and on how many samples the history is measured (torch: on the
+    validation split when the task has one, :func:`history_split`; the final test metric is
+    measured once after training).
     ``dtype``: torch training precision (float64 for step-for-step comparisons with Lava)."""
     import exporters.lava.readout_states  # noqa: F401  (registers TBPTT readout_states = "lava-fixed")
     from zoo import distributed as zd
@@ -132,15 +134,18 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     if backend != "torch":
         from zoo.train_lava import train_plastic
 
-        history, lava_info = train_plastic(recipe, backend, model, task, task_cfg, inputs, targets, orders,
+        history, lava_info, final = train_plastic(recipe, backend, model, task, task_cfg, inputs, targets, orders,
                                            batch_size, learn, seed, evals_per_epoch, test_samples, log, progress)
         check_finite(model, source, "after training")
         return _write(recipe, out_dir, model, task, task_cfg, rule, epochs, batch_size, learn, train_samples, seed,
-                      t0, history, par, {**info, "lava": lava_info})
+                      t0, history, par, {**info, "lava": lava_info, "metrics": {f"test_{task.metric_name}": final}})
     with rejected(source, "learning", f"learning rule {rule!r}"):
         learner = make_learner(rule, par.wrap(model, rule), task, **learn)
     par.attach(learner)
     history = []
+    split = history_split(task, task_cfg)
+    measure = par.evaluate_torch if par.active or par.device.type != "cpu" else evaluate_torch
+    n_eval = {"n": test_samples} if test_samples else {}
     eval_points = [int(c) for c in np.linspace(0, n_train, evals_per_epoch + 1)[1:]]
     for epoch, order in enumerate(orders):
         losses, cuts = [], list(eval_points)
@@ -161,23 +166,24 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
             losses = par.sum_across(losses)
             # stop at the first evaluation with NaN/inf parameters (a spiking net's loss can stay finite)
             check_finite(model, source, f"at epoch {epoch + seen / len(order):.2f}", par)
-            metric = (par.evaluate_torch if par.active or par.device.type != "cpu" else evaluate_torch)(
-                model, task.name, task_cfg, **({"n": test_samples} if test_samples else {}))
+            metric = measure(model, task.name, task_cfg, split=split, **n_eval)
             frac = epoch + seen / len(order)
             history.append({"epoch": round(frac, 4) if evals_per_epoch > 1 else epoch + 1,
                             "samples_seen": epoch * len(order) + seen, "loss": sum(losses) / len(losses),
-                            f"test_{task.metric_name}": metric})
+                            f"{split}_{task.metric_name}": metric})
             losses = []
             if progress:
-                log(f"epoch {frac:.2f}/{epochs}  loss {history[-1]['loss']:.4f}  test {task.metric_name} "
+                log(f"epoch {frac:.2f}/{epochs}  loss {history[-1]['loss']:.4f}  {split} {task.metric_name} "
                     f"{metric:.4f}  ({time.time() - t0:.0f}s)")
         if bar is not None:
             bar.close()
     check_finite(model, source, "after training", par)
+    key = f"test_{task.metric_name}"
+    final = history[-1][key] if split == "test" else measure(model, task.name, task_cfg, split="test", **n_eval)
     if not par.is_main:
         par.close()
         return {"rank": par.rank, "history": history}
-    extra = dict(info)
+    extra = {**info, "metrics": {key: final}}
     if par.active:
         extra["distributed"] = {"world_size": par.world_size, "device": par.device.type,
                                 "backend": "nccl" if par.device.type == "cuda" else "gloo"}
@@ -241,7 +247,7 @@ def _metadata(recipe: dict[str, Any], weights_path: Path, sha: str, task: Any,
               task_cfg: dict[str, Any], rule: str, epochs: int, batch_size: int, learn: dict[str, Any],
               train_samples: Any, seed: int, t0: float, history: list[dict], extra: dict[str, Any]) -> dict[str, Any]:
     """The :class:`zoo.registry.Weights` record of a finished run."""
-    name = recipe["name"]
+    name, key = recipe["name"], f"test_{task.metric_name}"
     meta = {
         "name": name,
         "model": recipe["model"],
@@ -262,7 +268,7 @@ def _metadata(recipe: dict[str, Any], weights_path: Path, sha: str, task: Any,
             "train_seconds": round(time.time() - t0, 1),
             "torch": torch.__version__,
             "python": sys.version.split()[0],
-            "metrics": {f"test_{task.metric_name}": history[-1][f"test_{task.metric_name}"]},
+            "metrics": extra.pop("metrics", None) or {key: history[-1][key]},
             "history": history,
         },
     }

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from zoo.registry import ZooError
+from zoo.tasks import history_split
 
 BACKENDS = {  # name -> (runner, fixed point)
     "lava-float": ("run_lava", False),
@@ -70,10 +71,13 @@ def per_step_ce(outputs: np.ndarray, targets: np.ndarray) -> float:
 def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, task: Any, task_cfg: dict[str, Any],
                   inputs: torch.Tensor, targets: torch.Tensor, orders: list[torch.Tensor], batch_size: int,
                   learn: dict[str, Any], seed: int, evals_per_epoch: int = 1, test_samples: int | None = None,
-                  log: Callable[[str], None] = print, progress: bool = True) -> tuple[list[dict], dict[str, Any]]:
+                  log: Callable[[str], None] = print, progress: bool = True
+                  ) -> tuple[list[dict], dict[str, Any], float]:
     """Train ``model`` in ``backend`` (see module docstring); loads the final parameters into
-    ``model`` and returns (history, run info). ``learn``: the [learning] table without rule,
-    epochs, batch_size and train_samples."""
+    ``model`` and returns (history, run info, final test metric). The history is measured on the
+    validation split when the task has one (:func:`zoo.tasks.history_split`), the final test
+    metric once after training, both inside the backend. ``learn``: the [learning] table without
+    rule, epochs, batch_size and train_samples."""
     from exporters.lava.plastic import run as plastic_run
     from exporters.lava.plastic.rules import RULE_OPTIONS, plastic_layers, update_every_step
 
@@ -83,8 +87,10 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     rule = recipe["learning"]["rule"]
     steps = int(inputs.shape[1])
     source = f"recipe {recipe.get('_path', recipe['name'])}"
-    x_test, y_test = task.load("test", n=test_samples, **task_cfg)
-    tr_targets, te_targets = step_targets(task.name, targets, steps), step_targets(task.name, y_test, steps)
+    split = history_split(task, task_cfg)
+    x_eval, y_eval = task.load(split, n=test_samples, **task_cfg)
+    x_test, y_test = (x_eval, y_eval) if split == "test" else task.load("test", n=test_samples, **task_cfg)
+    tr_targets, ev_targets = step_targets(task.name, targets, steps), step_targets(task.name, y_eval, steps)
     learn = with_label_steps(rule, learn, tr_targets, source)
     try:
         layers = plastic_layers(rule, model, steps, learn, fixed, seed, recipe.get("lava_fixed"), source)
@@ -102,8 +108,11 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
             idx = order[a:b].numpy()
             xs.append(inputs[idx].numpy()); ts.append(tr_targets[idx]); ls.append(np.ones(b - a, bool))
             segments.append(("train", pos, b - a, e + b / n)); pos += b - a
-            xs.append(x_test.numpy()); ts.append(te_targets); ls.append(np.zeros(len(x_test), bool))
-            segments.append(("test", pos, len(x_test), e + b / n)); pos += len(x_test)
+            xs.append(x_eval.numpy()); ts.append(ev_targets); ls.append(np.zeros(len(x_eval), bool))
+            segments.append((split, pos, len(x_eval), e + b / n)); pos += len(x_eval)
+    if split != "test":  # the final test metric, once, after the last update
+        xs.append(x_test.numpy()); ts.append(step_targets(task.name, y_test, steps)); ls.append(np.zeros(len(x_test), bool))
+        segments.append(("test", pos, len(x_test), float(len(orders)))); pos += len(x_test)
     schedule = plastic_run.Schedule(np.concatenate(xs), np.concatenate(ts), np.concatenate(ls), batch_size,
                                     update_every_step=per_step)
     if progress:
@@ -119,11 +128,13 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
         seen += count
         loss = per_step_ce(res.outputs[start:start + count], schedule.targets[start:start + count])
         _, ts_start, ts_count, _ = nxt
-        metric = task.metric(torch.from_numpy(res.outputs[ts_start:ts_start + ts_count]), y_test)
+        metric = task.metric(torch.from_numpy(res.outputs[ts_start:ts_start + ts_count]), y_eval)
         history.append({"epoch": round(float(epoch), 4), "samples_seen": int(seen), "loss": loss,
-                        f"test_{task.metric_name}": float(metric)})
+                        f"{split}_{task.metric_name}": float(metric)})
         if progress:
-            log(f"epoch {epoch:.2f}  loss {loss:.4f}  test {task.metric_name} {metric:.4f}  ({res.seconds:.0f}s total)")
+            log(f"epoch {epoch:.2f}  loss {loss:.4f}  {split} {task.metric_name} {metric:.4f}  ({res.seconds:.0f}s total)")
+    _, start, count, _ = segments[-1]  # the test segment (the last evaluation when split is test)
+    final = float(task.metric(torch.from_numpy(res.outputs[start:start + count]), y_test))
     state = model.state_dict()
     unknown = sorted(set(res.params) - set(state))
     if unknown:
@@ -133,4 +144,4 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     info = {"backend": backend, "seconds": round(res.seconds, 1), "steps": res.steps,
             "seconds_per_step": res.seconds / max(res.steps, 1), "test_samples": len(x_test),
             "fixed": recipe.get("lava_fixed", {}) if fixed else None}
-    return history, info
+    return history, info, final

@@ -56,6 +56,20 @@ def task_dataset(task: Task, split: str, **params: Any) -> "torch.utils.data.Dat
     return torch.utils.data.TensorDataset(x, y)
 
 
+def history_split(task: Task, task_params: dict[str, Any]) -> str:
+    """The split a training history is measured on: ``"val"`` when the task has a validation
+    split (the test split is then read once, after training), else ``"test"``. The history
+    chooses nothing (no early stopping, no model selection); it is a learning curve."""
+    try:
+        if task.dataset is not None:
+            task.dataset("val", **task_params)
+        else:
+            task.load("val", n=1, **task_params)
+    except (ValueError, KeyError):  # tasks refuse an unknown split name with ValueError
+        return "test"
+    return "val"
+
+
 def collate(samples: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``DataLoader`` collate: ``[(x (T, ...), y), ...]`` -> inputs (B, T, ...) float32 and
     targets (B, ...) (class indices, or per-step targets)."""
