@@ -13,14 +13,10 @@ from __future__ import annotations
 import typing as ty
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.process.variable import Var
-from lava.magma.core.resources import CPU
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
-from exporters.lava.procs.windowed import WindowedModel, WindowedPopulation
+from exporters.lava.procs.windowed import FixedPorts, FloatPorts, WindowedModel, WindowedPopulation, cpu_model
 
 
 class NeuronPopulation(WindowedPopulation):
@@ -61,29 +57,18 @@ class _NeuronModel(WindowedModel):
         return np.asarray(s).reshape(-1)
 
 
-@implements(proc=NeuronPopulation, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyNeuronModelFloat(_NeuronModel):
+@cpu_model(NeuronPopulation, "floating_pt")
+class PyNeuronModelFloat(FloatPorts, _NeuronModel):
     """Floating point (float64)."""
 
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)
     rest: np.ndarray = LavaPyType(np.ndarray, float)
 
 
-@implements(proc=NeuronPopulation, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
-class PyNeuronModelFixed(_NeuronModel):
+@cpu_model(NeuronPopulation, "bit_accurate_loihi", "fixed_pt")
+class PyNeuronModelFixed(FixedPorts, _NeuronModel):
     """Loihi fixed point: 24-bit state (the kind's format), integer messages."""
 
     fixed = True
-    s_dtype = np.int32
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     rest: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)

@@ -16,9 +16,14 @@ from __future__ import annotations
 import typing as ty
 
 import numpy as np
+from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
+from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
+from lava.magma.core.resources import CPU
+from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 
 class WindowedPopulation(AbstractProcess):
@@ -62,3 +67,28 @@ class WindowedModel(PyLoihiProcessModel):
             s = self.update(a_in)
         self.s_out.send(s.astype(self.s_dtype))
         self.v_out.send(self.v.copy())
+
+
+def cpu_model(proc: type, *tags: str) -> ty.Callable[[type], type]:
+    """``@implements(proc, LoihiProtocol) @requires(CPU) @tag(*tags)`` in one decorator."""
+    def deco(cls: type) -> type:
+        return implements(proc=proc, protocol=LoihiProtocol)(requires(CPU)(tag(*tags)(cls)))
+    return deco
+
+
+class FloatPorts:
+    """Port types of a floating-point windowed model (float64 messages)."""
+
+    s_dtype = float
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+
+
+class FixedPorts:
+    """Port types of a fixed-point windowed model (24-bit integer messages)."""
+
+    s_dtype = np.int32
+    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
+    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)

@@ -14,15 +14,11 @@ from __future__ import annotations
 import typing as ty
 
 import numpy as np
-from lava.magma.core.decorator import implements, requires, tag
-from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.process.variable import Var
-from lava.magma.core.resources import CPU
-from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from exporters.lava.neuron_math import RESET_CODES, step_fixed, step_float
-from exporters.lava.procs.windowed import WindowedModel, WindowedPopulation
+from exporters.lava.procs.windowed import FixedPorts, FloatPorts, WindowedModel, WindowedPopulation, cpu_model
 
 
 class ZooNeuron(WindowedPopulation):
@@ -72,15 +68,10 @@ class _ZooNeuronModel(WindowedModel):
         return s.reshape(-1)
 
 
-@implements(proc=ZooNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("floating_pt")
-class PyZooNeuronModelFloat(_ZooNeuronModel):
+@cpu_model(ZooNeuron, "floating_pt")
+class PyZooNeuronModelFloat(FloatPorts, _ZooNeuronModel):
     """Floating-point ZooNeuron (float64)."""
 
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     u: np.ndarray = LavaPyType(np.ndarray, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)
     du: np.ndarray = LavaPyType(np.ndarray, float)
@@ -93,18 +84,12 @@ class PyZooNeuronModelFloat(_ZooNeuronModel):
     da: np.ndarray = LavaPyType(np.ndarray, float)
     ja: np.ndarray = LavaPyType(np.ndarray, float)
     step_fn = staticmethod(step_float)
-    s_dtype = float
 
 
-@implements(proc=ZooNeuron, protocol=LoihiProtocol)
-@requires(CPU)
-@tag("bit_accurate_loihi", "fixed_pt")
-class PyZooNeuronModelFixed(_ZooNeuronModel):
+@cpu_model(ZooNeuron, "bit_accurate_loihi", "fixed_pt")
+class PyZooNeuronModelFixed(FixedPorts, _ZooNeuronModel):
     """Fixed-point ZooNeuron, Loihi bit widths (24-bit u/v, 12-bit decays, 17-bit vth)."""
 
-    a_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int32, precision=24)
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
-    v_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int32, precision=24)
     u: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     du: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=12)
@@ -117,4 +102,3 @@ class PyZooNeuronModelFixed(_ZooNeuronModel):
     da: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=13)
     ja: np.ndarray = LavaPyType(np.ndarray, np.int32, precision=24)
     step_fn = staticmethod(step_fixed)
-    s_dtype = np.int32
