@@ -62,6 +62,9 @@ def test_runs_are_stored_and_resumed(tmp_path, monkeypatch):
     stamp = (tmp_path / "t" / "brf-hypr-s0.json").stat().st_mtime_ns
     gap.main(argv)  # same config: skipped
     assert (tmp_path / "t" / "brf-hypr-s0.json").stat().st_mtime_ns == stamp
+    del rec["config"]["task"]  # runs stored before the task key are ECG runs: still accepted
+    (tmp_path / "t" / "brf-hypr-s0.json").write_text(json.dumps(rec))
+    assert len(gap.main(argv + ["--report-only"])["runs"]) == 2
     rec["complete"] = False  # an unfinished run is not reported
     (tmp_path / "t" / "brf-hypr-s0.json").write_text(json.dumps(rec))
     assert len(gap.main(argv + ["--report-only"])["runs"]) == 1

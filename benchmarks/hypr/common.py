@@ -13,7 +13,7 @@ from zoo.learning.hypr import HYPR
 from zoo.models.hypr import RecurrentSNN
 from zoo.tasks import get_task
 
-N_OUT = {"ecg": 6, "bsd": 20, "pixel-digits": 10, "pixel-digits-perm": 10}
+N_OUT = {"ecg": 6, "bsd": 20, "pixel-digits": 10, "pixel-digits-perm": 10, "fsdd-seq": 10}
 DEFAULT_GAIN = {"brf": 80.0, "seadlif": 20.0, "alif": 40.0}
 
 

@@ -60,9 +60,12 @@ def markdown(cells: list[dict], rules: list[str], cfg: dict, window: int, tol: f
     def pm(t, fmt=".2f"):
         return f"{t[0]:{fmt}} ± {t[1]:.2f} (n={t[2]})"
 
-    lines = [f"ECG-QTDB per-step test accuracy (%), mean ± std over seeds; {cfg['epochs']} epochs, "
-             f"{cfg['n_train']} training / {cfg['n_val']} validation sequences (held out of the training file) / "
-             f"all test sequences, cropped to {cfg['steps']} steps; lr {cfg['lr']} -> {cfg['lr_final_frac']}x "
+    data = ("ECG-QTDB per-step", "(held out of the training file)", f"cropped to {cfg['steps']} steps")
+    if cfg.get("task") == "fsdd-seq":
+        data = ("FSDD per-sequence", "(FSDD val split)", f"{cfg['steps']} frames of 10 ms")
+    lines = [f"{data[0]} test accuracy (%), mean ± std over seeds; {cfg['epochs']} epochs, "
+             f"{cfg['n_train']} training / {cfg['n_val']} validation sequences {data[1]} / "
+             f"all test sequences, {data[2]}; lr {cfg['lr']} -> {cfg['lr_final_frac']}x "
              f"(linear), batch {cfg['batch_size']}, HYPR lambda = {cfg['lam']}, {cfg['n_hidden']} hidden neurons.",
              "", "| neuron | rule | test, final epoch | test at best-val epoch | val change, last "
              f"{window} vs previous {window} epochs (points, per seed) | plateaued (all seeds within ±{tol}) |",
