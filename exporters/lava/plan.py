@@ -279,8 +279,8 @@ def compile_plan(graph: nir.NIRGraph | CheckedGraph, dt: float | None = None) ->
     conv_stages = any(isinstance(d, ConvSpec) for d in denses)
     for name, node in nodes.items():
         if isinstance(node, LINEAR):
-            mapping[name] = "kernel of a convolution stage" if isinstance(node, CONV_NODES) and conv_stages \
-                else "fused into Dense"
+            mapping[name] = ("fused into Dense" if not conv_stages else "kernel of a convolution stage"
+                             if isinstance(node, CONV_NODES) else "fused into a Dense or convolution stage")
         elif is_extension(node) and name not in neurons:
             mapping[name] = "membrane read through ZooNeuron.v_out"
     mapping[outputs[0]] = "lava.proc.io.sink.RingBuffer"
