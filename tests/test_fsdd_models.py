@@ -9,7 +9,7 @@ from zoo.recipe import load_recipe
 from zoo.registry import get_entry
 from zoo.resources import bundled_dir
 
-NEW = ("hypr-seadlif-fsdd", "star-fsdd")
+NEW = ("hypr-seadlif-fsdd", "star-fsdd", "eprop-alif-fsdd")
 
 
 @pytest.mark.parametrize("name", ("lif-fsdd", "hypr-brf-fsdd") + NEW)
