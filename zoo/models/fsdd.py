@@ -1,8 +1,10 @@
-"""Models on the Free Spoken Digit Dataset (tasks ``fsdd`` / ``fsdd-seq``, :mod:`zoo.tasks.fsdd`).
+"""Models on the Free Spoken Digit Dataset (tasks ``fsdd`` / ``fsdd-seq`` / ``fsdd-window``,
+:mod:`zoo.tasks.fsdd`).
 
 Builders of the existing models with the FSDD input width; no new dynamics. The default sizes are
 the shipped ones (``recipes/NAME.toml``), so ``builder()`` takes the shipped weights; the recipes'
 other ``model_config`` values only set the initialisation.
+
 * ``lif-fsdd`` [ours]: the ``lif-digits`` network (:class:`zoo.models.lif_digits.LIFDigits`,
   snnTorch ``Leaky``) with 96 inputs, trained by BPTT on the time-summed output spike counts
   (task ``fsdd``, label per sample).
@@ -18,8 +20,14 @@ other ``model_config`` values only set the initialisation.
   0.7033 (one seed, 0): under-trained, far below the HYPR models.
 * ``star-fsdd`` [ours]: the STAR adaptive recurrent LIF network (:class:`zoo.models.star.STARRSNN`)
   with an LI readout, TBPTT K=1 with one step of lookback + SPSG, the digit as target from step 0
-  (task ``fsdd-seq``, ``label_from = 0``: every K=1 chunk needs a label); input_scale 3, 128
-  neurons, 5 epochs our choice (first guess); val accuracy of the shipped weights 0.9033 (one seed, 0).
+  (task ``fsdd-seq``, ``label_from = 0``: every K=1 chunk needs a label); input_scale 3 and 128
+  neurons our choice; 10 epochs chosen over 5 on the validation split (val 0.9467 vs 0.9033; one
+  seed, 0).
+* ``gamma-fsdd`` [ours]: SpikingGamma (:class:`zoo.models.gamma.GammaNet`) at dt = 10 ms (tau in ms,
+  buckets advanced by the exact step), exact online rule on the window loss of task ``fsdd-window``
+  (steps 10-79); 4 input buckets of 60 ms, 2 readout buckets of 50 ms, 64 hidden units and 4 epochs
+  our choice (first guess, sized to the time available); val accuracy of the shipped weights 0.9400
+  (one seed, 0).
 
 The front end (96 channels = 32 mel bands x 3 thermometer levels, 80 steps of 10 ms) and all
 hyper-parameters are our choice: first guesses checked on the validation split (recording index
@@ -27,6 +35,7 @@ hyper-parameters are our choice: first guesses checked on the validation split (
 """
 from __future__ import annotations
 
+from zoo.models.gamma import GammaNet
 from zoo.models.hypr import RecurrentSNN
 from zoo.models.lif_digits import LIFDigits
 from zoo.models.star import STARRSNN
@@ -39,6 +48,8 @@ BRF_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 64, "n_outputs": N_CLASSES, "neu
 SEADLIF_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 64, "n_outputs": N_CLASSES, "neuron": "seadlif"}
 ALIF_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 64, "n_outputs": N_CLASSES, "neuron": "alif"}
 STAR_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 128, "n_outputs": N_CLASSES, "readout": "li", "tau_out": 10.0}
+GAMMA_CONFIG = {"n_inputs": N_INPUTS, "n_hidden": 64, "n_outputs": N_CLASSES, "n_buckets": 4, "tau_ms": 60.0,
+                "n_buckets_out": 2, "tau_out_ms": 50.0, "dt": 10.0, "t_ref_ms": 10.0}
 
 
 def lif_fsdd(**config) -> LIFDigits:
@@ -58,6 +69,7 @@ hypr_brf_fsdd = _with(RecurrentSNN, BRF_CONFIG)
 hypr_seadlif_fsdd = _with(RecurrentSNN, SEADLIF_CONFIG)
 eprop_alif_fsdd = _with(RecurrentSNN, ALIF_CONFIG)
 star_fsdd = _with(STARRSNN, STAR_CONFIG)
+gamma_fsdd = _with(GammaNet, GAMMA_CONFIG)
 
 
 register(ModelEntry(
@@ -87,3 +99,8 @@ register(ModelEntry(
     higher_is_better=True, builder=star_fsdd,
     description="STAR adaptive recurrent LIF (128) + LI readout on spoken digits (FSDD, 80 x 10 ms), "
                 "TBPTT K=1 + SPSG"))
+
+register(ModelEntry(
+    name="gamma-fsdd", paper="SpikingGamma (Koopman, Otte, Bohte 2026) [reconstruction]", task="fsdd-window",
+    metric="accuracy", higher_is_better=True, builder=gamma_fsdd,
+    description="Gamma-bucket synapses + sigma-delta ReLU (64) on spoken digits (FSDD, 80 x 10 ms), exact online rule"))
