@@ -57,7 +57,8 @@ def long_run(tmp_path_factory):
     return write(d / "net.nir", g), d / "x.npy", d
 
 
-def _interrupt(cmd: list[str], whole_group: bool, settle: float, **extra_env: str) -> tuple[int, float, str, int]:
+def _interrupt(cmd: list[str], whole_group: bool, settle: float, sig: int = signal.SIGINT,
+               **extra_env: str) -> tuple[int, float, str, int]:
     env = dict(os.environ, PYTHONUNBUFFERED="1", **extra_env)
     p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          start_new_session=True)
@@ -70,13 +71,13 @@ def _interrupt(cmd: list[str], whole_group: bool, settle: float, **extra_env: st
         time.sleep(settle)
         t0 = time.time()
         if whole_group:
-            os.killpg(p.pid, signal.SIGINT)
+            os.killpg(p.pid, sig)
         else:
-            os.kill(p.pid, signal.SIGINT)
+            os.kill(p.pid, sig)
         try:
             _, err = p.communicate(timeout=EXIT_LIMIT_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"no exit within {EXIT_LIMIT_S} s of Ctrl-C")
+            pytest.fail(f"no exit within {EXIT_LIMIT_S} s of signal {sig}")
         return p.returncode, time.time() - t0, err.decode(), p.pid
     finally:
         if p.poll() is None:
@@ -93,6 +94,23 @@ def test_ctrl_c_during_lava_run(long_run, whole_group, settle):
     rc, seconds, err, pid = _interrupt(cmd, whole_group, settle)
     assert rc == 130, err
     assert err.strip() == "interrupted", err
+    assert seconds < EXIT_LIMIT_S
+    time.sleep(0.3)
+    assert _alive_in_group(pid) == []
+    assert _ours(pid) == []
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("whole_group", [True, False], ids=["group", "parent"])
+def test_sigterm_during_lava_run_tears_down(long_run, whole_group):
+    """SIGTERM (timeout, a job scheduler): the same teardown as Ctrl-C, then exit status 143."""
+    nir_file, x, d = long_run
+    out = d / f"out-term-{whole_group}.npz"
+    cmd = [sys.executable, "-m", "zoo.cli", "nir", "run", str(nir_file), "--backend", "lava-float",
+           "--input", str(x), "-o", str(out)]
+    rc, seconds, err, pid = _interrupt(cmd, whole_group, 1.0, sig=signal.SIGTERM)
+    assert rc == 143, err
+    assert "Traceback" not in err
     assert seconds < EXIT_LIMIT_S
     time.sleep(0.3)
     assert _alive_in_group(pid) == []

@@ -29,6 +29,7 @@ if "lava.magma.runtime.message_infrastructure.multiprocessing" not in sys.module
 import lava.magma.runtime.message_infrastructure.multiprocessing as _lava_mp  # noqa: E402
 
 SHM_PREFIX = "zoo_lava_"
+SHM_DIR = "/dev/shm"  # where POSIX shared memory segments appear on Linux
 INTERRUPT_DEADLINE = 3.0  # seconds from Ctrl-C to a forced exit when teardown is stuck
 _COUNTER = itertools.count()
 _LIVE: dict[str, SharedMemory] = {}  # segments of this process not yet unlinked
@@ -114,6 +115,7 @@ def _in_child() -> None:
         return
     _STATE["depth"] = 0
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's teardown handler
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -162,6 +164,24 @@ def _teardown(before: set[int], processes: list, final: bool = False) -> None:
         names = [n for n in _LIVE if n.startswith(f"{SHM_PREFIX}{os.getpid()}_")]
     for name in names:
         _unlink(name)
+    _unlink_strays()
+
+
+def _unlink_strays() -> None:
+    """Unlink every ``/dev/shm/zoo_lava_<our pid>_*`` left untracked: a KeyboardInterrupt can
+    land inside ``SharedMemory.__init__`` after the segment exists (a process-directed SIGINT is
+    taken by another thread while the main thread blocks it, and Python runs the handler in the
+    main thread at its next bytecode), so the names on disk, not only ``_LIVE``, are cleaned."""
+    prefix = f"{SHM_PREFIX}{os.getpid()}_"
+    try:
+        strays = [n for n in os.listdir(SHM_DIR) if n.startswith(prefix)]
+    except OSError:  # no /dev/shm (other platforms): nothing can be listed
+        return
+    for name in strays:
+        try:
+            os.unlink(os.path.join(SHM_DIR, name))
+        except OSError:
+            pass
 
 
 @contextmanager
@@ -172,20 +192,22 @@ def lava_session(processes: list):
     On SIGINT in the main thread: KeyboardInterrupt, unless a fork is in progress or teardown has
     begun; a helper thread re-sends SIGINT to the main thread until the run unwinds (a
     KeyboardInterrupt raised inside a destructor or fork hook is swallowed by Python) and forces
-    the exit after ``INTERRUPT_DEADLINE`` seconds."""
+    the exit after ``INTERRUPT_DEADLINE`` seconds. SIGTERM (``timeout``, a job scheduler, the
+    launcher of sharded runs) tears the run down the same way and then exits with status 143."""
     before = {p.pid for p in multiprocessing.active_children()}
     owner = os.getpid()
     interrupted, unwinding, done = threading.Event(), threading.Event(), threading.Event()
+    terminated = threading.Event()
     main = threading.current_thread() is threading.main_thread()
-    old = None
+    old = old_term = None
 
     def watchdog() -> None:
         t_end = time.monotonic() + INTERRUPT_DEADLINE
         while not done.wait(0.02):
             if time.monotonic() > t_end:
                 _teardown(before, processes, final=True)
-                print("interrupted", file=sys.stderr, flush=True)
-                os._exit(130)
+                print("terminated" if terminated.is_set() else "interrupted", file=sys.stderr, flush=True)
+                os._exit(128 + (signal.SIGTERM if terminated.is_set() else signal.SIGINT))
             if not unwinding.is_set() and not _STATE["forking"]:
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
@@ -199,16 +221,25 @@ def lava_session(processes: list):
             return
         raise KeyboardInterrupt
 
+    def on_sigterm(signum, frame):
+        if os.getpid() == owner:
+            terminated.set()
+        on_sigint(signum, frame)
+
     if main:
         old = signal.signal(signal.SIGINT, on_sigint)
+        if signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, None):  # ignored or foreign: leave it
+            old_term = signal.signal(signal.SIGTERM, on_sigterm)
     _STATE["depth"] += 1
     try:
         yield
         if interrupted.is_set():  # the KeyboardInterrupt was swallowed inside Lava
             raise KeyboardInterrupt
-    except BaseException:
+    except BaseException as exc:
         unwinding.set()
         _teardown(before, processes)
+        if terminated.is_set() and isinstance(exc, KeyboardInterrupt):
+            raise SystemExit(128 + signal.SIGTERM) from None
         raise
     finally:
         unwinding.set()
@@ -216,3 +247,5 @@ def lava_session(processes: list):
         done.set()
         if old is not None:
             signal.signal(signal.SIGINT, old)
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
