@@ -82,7 +82,7 @@ def markdown(cells: list[dict], rules: list[str], cfg: dict, window: int, tol: f
     return "\n".join(lines) + "\n"
 
 
-def plot(runs: list[dict], neurons: list[str], rules: list[str], path: Path) -> None:
+def plot(runs: list[dict], neurons: list[str], rules: list[str], path: Path, task: str = "ecg") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,10 +98,10 @@ def plot(runs: list[dict], neurons: list[str], rules: list[str], path: Path) -> 
                         label=f"{rule} test" if k == 0 else None)
                 ax.plot(ep, [100 * e["val"] for e in rec["history"]], ":", color=colors[rule], alpha=0.8,
                         label=f"{rule} val" if k == 0 else None)
-        ax.set_title(f"ECG, {neuron} (one line per seed)")
+        ax.set_title(f"{'FSDD' if task == 'fsdd-seq' else 'ECG'}, {neuron} (one line per seed)")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("per-step accuracy (%)")
+    axes[0][0].set_ylabel("per-sequence accuracy (%)" if task == "fsdd-seq" else "per-step accuracy (%)")
     axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -120,5 +120,5 @@ def report(runs: list[dict], neurons: list[str], rules: list[str], cfg: dict, st
     stem.with_suffix(".json").write_text(json.dumps(out, indent=1))
     stem.with_suffix(".md").write_text(md)
     if runs:
-        plot(runs, neurons, rules, stem.with_suffix(".png"))
+        plot(runs, neurons, rules, stem.with_suffix(".png"), cfg.get("task", "ecg"))
     return out
