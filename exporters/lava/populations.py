@@ -26,7 +26,7 @@ import nir
 import numpy as np
 
 from exporters.lava.specs import NeuronSpec
-from exporters.nir.extensions import ALIF, UnknownName, alif_params
+from exporters.nir.extensions import UnknownName
 from exporters.nir.io import NIRError
 from zoo.neurons import registry as neurons
 from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
@@ -79,19 +79,6 @@ def register_kind(kind: PopulationKind) -> PopulationKind:
     return KINDS.register(kind.name, kind)
 
 
-@register_spec(ALIF)
-def _alif_spec(name: str, node: nir.NIRGraph, dt: float, latency: int) -> tuple[NeuronSpec, np.ndarray]:
-    """alif -> ZooNeuron: LIF part as LIF, da = dt/tau_adapt, ja = beta*da*r_adapt."""
-    p = alif_params(node, name)
-    dv, da = dt / p["tau"], dt / p["tau_adapt"]
-    if np.any(dv > 1) or np.any(da > 1):
-        raise NIRError(f"node {name!r}: dt/tau > 1 (time constant shorter than the step)")
-    n = dv.size
-    spec = NeuronSpec(name, n, np.ones(n), dv, p["v_threshold"], np.zeros(n), dv * p["v_leak"], p["v_reset"],
-                      p["reset"], True, latency, ALIF, da=da, ja=p["beta"] * da * p["r_adapt"])
-    return spec, dt * p["r"] / p["tau"]
-
-
 def _node_error(exc: NeuronError, name: str) -> NIRError:
     msg = str(exc)
     return NIRError(msg if msg.startswith("node ") else f"node {name!r}: {msg}")
@@ -141,6 +128,21 @@ def descriptor_spec(desc: NeuronDescriptor) -> SpecBuilder:
     return build
 
 
+def lif_spec(desc: NeuronDescriptor) -> SpecBuilder:
+    """NIR extension node -> NeuronSpec of a descriptor neuron that runs on the LIF/ALIF population
+    (``desc.lif_registers``: float registers and the input gain)."""
+    def build(name: str, node: nir.NIRGraph, dt: float, latency: int) -> tuple[NeuronSpec, np.ndarray]:
+        try:
+            reg = desc.lif_registers(desc.nir_params(node, name), dt)
+        except NeuronError as exc:
+            raise _node_error(exc, name) from None
+        n = reg["dv"].size
+        spec = NeuronSpec(name, n, reg["du"], reg["dv"], reg["vth"], np.zeros(n), reg["bias_v"], reg["v_reset"],
+                          reg["reset"], desc.spiking, latency, desc.name, da=reg["da"], ja=reg["ja"])
+        return spec, reg["gain"]
+    return build
+
+
 _loaded: list[bool] = []
 
 
@@ -151,6 +153,9 @@ def load_plugins() -> None:
         return
     _loaded.append(True)
     for desc in neurons.descriptors():
+        if desc.lif_registers is not None:  # runs on the LIF/ALIF population (ZooNeuron)
+            SPECS.register(desc.name, lif_spec(desc))
+            continue
         SPECS.register(desc.name, descriptor_spec(desc))
         KINDS.register(desc.name, descriptor_kind(desc))
     for module in PLUGINS:

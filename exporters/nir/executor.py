@@ -7,6 +7,7 @@ t (back-edges: at t-1, zero at t=0). Neurons use forward Euler with step ``dt`` 
            when metadata["zoo.reset"] == "subtract")                          -> z
   I / IF   v += dt * r * I   (IF spikes and resets as LIF)
   CubaLI/CubaLIF  i += dt/tau_syn * (-i + w_in*I);  v += dt/tau_mem * (v_leak - v + r*i)
+(one function for all of them: :func:`zoo.neurons.lif.primitive_step`).
 Affine/Linear/Scale/Threshold/Flatten/Conv/Pool are instantaneous; Delay shifts by
 round(delay/dt) steps. Zoo extension neurons (NIRGraph with metadata["zoo.neuron"]) run with
 the exact semantics documented in :mod:`exporters.nir.extensions`.
@@ -24,6 +25,7 @@ from exporters.nir.extensions import V_TAP, extension_of, is_extension
 from exporters.nir.io import NIRError
 from exporters.nir.linear import LINEAR_OPS, linear_step  # noqa: F401 (linear_step re-exported)
 from exporters.nir.validate import CheckedGraph, check_graph, check_input, graph_dt  # noqa: F401 (graph_dt re-exported)
+from zoo.neurons.lif import primitive_step
 
 NEURONS = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI)
 
@@ -123,25 +125,9 @@ class NIRExecutor(nn.Module):
         raise NIRError(f"node {name!r}: {type(node).__name__} is not supported by the torch executor")
 
     def _neuron(self, name: str, node: nir.NIRNode, inp: torch.Tensor, state: dict) -> torch.Tensor:
-        p, dt = self.p[name], self.dt
         st = state.setdefault(name, {"v": torch.zeros_like(inp), "i": torch.zeros_like(inp)})
-        if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
-            st["i"] = st["i"] + dt / p["tau_syn"] * (p["w_in"] * inp - st["i"])
-            drive, tau = st["i"], p["tau_mem"]
-        else:
-            drive, tau = inp, p.get("tau")
-        if isinstance(node, (nir.I, nir.IF)):
-            st["v"] = st["v"] + dt * p["r"] * drive
-        else:
-            st["v"] = st["v"] + dt / tau * (p["v_leak"] - st["v"] + p["r"] * drive)
-        if isinstance(node, (nir.LI, nir.I, nir.CubaLI)):
-            return st["v"]
-        z = st["v"] > p["v_threshold"]
-        if reset_mode(node, name) == "subtract":
-            st["v"] = st["v"] - z * p["v_threshold"]
-        else:
-            st["v"] = torch.where(z, p["v_reset"].expand_as(st["v"]), st["v"])
-        return z.to(self.dtype)
+        mode = reset_mode(node, name) if isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF)) else "none"
+        return primitive_step(torch, type(node).__name__, self.p[name], st, inp, self.dt, mode).to(self.dtype)
 
 
 def _params(node: nir.NIRNode) -> dict[str, Any]:

@@ -5,15 +5,9 @@ Plain NIR tools load the file (the subgraph is made of primitives); tools that i
 metadata see the base neuron without its extra dynamics. The zoo's torch executor and Lava
 compiler read the parameters from the subgraph's nodes and run the exact semantics.
 
-``alif`` v1 — LIF with an adaptive threshold (STAR-SNN, ALIF), forward Euler, step dt:
-  nodes: input (Input) -> lif (LIF: tau, r, v_leak, v_threshold, v_reset, zoo.reset)
-         -> output (Output); lif -> adaptation (LI: tau = tau_adapt, r = r_adapt, v_leak = 0)
-         -> beta (Scale: -beta) -> lif
-  Tools that ignore the metadata read the adaptation as an inhibitory current -beta*a on the
-  membrane (a common ALIF approximation); the zoo runs the exact threshold adaptation:
-  th[t] = v_threshold + beta * a[t-1]
-  v[t]  = v + dt/tau * (v_leak - v + r*I[t]);  z = v > th;  v -= th*z (subtract) | v = v_reset
-  a[t]  = a + dt/tau_adapt * (-a + r_adapt * z)
+``alif`` v1 (LIF with an adaptive threshold: STAR-SNN, ALIF) is a descriptor neuron
+(:mod:`zoo.neurons.lif`: its subgraph, reader and step); ``alif_node`` / ``alif_params`` are
+re-exported here for the graph writers.
 
 Every neuron of :mod:`zoo.neurons.registry` is an extension too, derived from its descriptor
 (:func:`descriptor_extension`: its subgraph reader and its ``step`` under float numerics in
@@ -30,6 +24,7 @@ import numpy as np
 import torch
 
 from exporters.nir.io import NIRError
+from zoo.neurons import lif
 from zoo.neurons import registry as neurons
 from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
 from zoo.numerics import FLOAT
@@ -97,7 +92,7 @@ def descriptor_extension(desc: NeuronDescriptor) -> Extension:
         node, name), torch_step)
 
 
-ALIF = "alif"
+ALIF = lif.NAME
 
 
 def is_extension(node: nir.NIRNode) -> bool:
@@ -122,54 +117,13 @@ def extension_name(node: nir.NIRNode, name: str = "") -> str:
     return extension_of(node, name).name
 
 
-def alif_node(tau: np.ndarray, r: np.ndarray, v_threshold: np.ndarray, tau_adapt: np.ndarray, beta: np.ndarray,
-              v_leak: np.ndarray | None = None, reset: str = "subtract", r_adapt: np.ndarray | None = None
-              ) -> nir.NIRGraph:
-    """The ``alif`` extension subgraph (see module docstring); arrays of shape (n,)."""
-    n = np.asarray(v_threshold).shape
-    zeros = np.zeros(n)
-    nodes = {
-        "input": nir.Input(input_type={"input": np.array(n)}),
-        "lif": nir.LIF(tau=np.asarray(tau, float), r=np.asarray(r, float),
-                       v_leak=zeros if v_leak is None else np.asarray(v_leak, float),
-                       v_threshold=np.asarray(v_threshold, float), v_reset=zeros.copy(), metadata={"zoo.reset": reset}),
-        "adaptation": nir.LI(tau=np.asarray(tau_adapt, float),
-                             r=np.ones(n) if r_adapt is None else np.asarray(r_adapt, float), v_leak=zeros.copy()),
-        "beta": nir.Scale(scale=-np.asarray(beta, float)),
-        "output": nir.Output(output_type={"output": np.array(n)}),
-    }
-    edges = [("input", "lif"), ("lif", "output"), ("lif", "adaptation"), ("adaptation", "beta"), ("beta", "lif")]
-    g = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"zoo.neuron": ALIF, "zoo.version": 1})
-    return g
+alif_node = lif.nir_node
 
 
 def alif_params(node: nir.NIRGraph, name: str = "") -> dict[str, Any]:
-    """Parameters of an ``alif`` subgraph (validated)."""
-    try:
-        lif, ad, beta = node.nodes["lif"], node.nodes["adaptation"], node.nodes["beta"]
-    except KeyError as exc:
-        raise NIRError(f"node {name!r}: alif extension lacks sub-node {exc}") from None
-    reset = (lif.metadata or {}).get("zoo.reset", "zero")
-    reset = reset.decode() if isinstance(reset, bytes) else str(reset)
-    return {"tau": np.asarray(lif.tau, float), "r": np.asarray(lif.r, float), "v_leak": np.asarray(lif.v_leak, float),
-            "v_threshold": np.asarray(lif.v_threshold, float), "v_reset": np.asarray(lif.v_reset, float),
-            "reset": reset, "tau_adapt": np.asarray(ad.tau, float), "r_adapt": np.asarray(ad.r, float),
-            "beta": -np.broadcast_to(np.asarray(beta.scale, float), np.shape(lif.v_threshold)).copy()}
+    """Parameters of an ``alif`` subgraph (:func:`zoo.neurons.lif.nir_params`; errors as NIRError)."""
+    return _nir_error(lif.nir_params, name)(node, name)
 
-
-def alif_step(p: dict, st: dict, inp: torch.Tensor, dt: float) -> torch.Tensor:
-    """One ``alif`` step; the threshold uses the previous adaptation trace."""
-    if not st:
-        st.update(v=torch.zeros_like(inp), a=torch.zeros_like(inp))
-    th = p["v_threshold"] + p["beta"] * st["a"]
-    st["v"] = st["v"] + dt / p["tau"] * (p["v_leak"] - st["v"] + p["r"] * inp)
-    z = st["v"] > th
-    st["v"] = st["v"] - z * th if p["reset"] == "subtract" else torch.where(z, p["v_reset"].expand_as(st["v"]), st["v"])
-    st["a"] = st["a"] + dt / p["tau_adapt"] * (p["r_adapt"] * z - st["a"])
-    return z.to(inp.dtype)
-
-
-register_extension(Extension(ALIF, 1, True, alif_params, alif_step))
 
 V_TAP = "v_tap"
 register_extension(Extension(V_TAP, 1, False, lambda node, name: {}))

@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from exporters.nir.io import NIRError
+from zoo.neurons.lif import primitive_step
 
 LINEAR = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 NEURON = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI)
@@ -113,27 +114,10 @@ class Neuron(_Params):
         self.last_v: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, state: dict | None = None):
-        p, dt = self.p(), self.dt
         st = dict(state) if state else {"v": torch.zeros_like(x), "i": torch.zeros_like(x)}
-        if self.kind in ("CubaLIF", "CubaLI"):
-            st["i"] = st["i"] + dt / p["tau_syn"] * (p["w_in"] * x - st["i"])
-            drive, tau = st["i"], p["tau_mem"]
-        else:
-            drive, tau = x, p.get("tau")
-        if self.kind in ("I", "IF"):
-            st["v"] = st["v"] + dt * p["r"] * drive
-        else:
-            st["v"] = st["v"] + dt / tau * (p["v_leak"] - st["v"] + p["r"] * drive)
-        if self.kind in ("LI", "I", "CubaLI"):
-            self.last_v = st["v"]
-            return st["v"], st
-        z = st["v"] > p["v_threshold"]
-        if self.reset == "subtract":
-            st["v"] = st["v"] - z * p["v_threshold"]
-        else:
-            st["v"] = torch.where(z, p["v_reset"].expand_as(st["v"]), st["v"])
+        y = primitive_step(torch, self.kind, self.p(), st, x, self.dt, self.reset)
         self.last_v = st["v"]
-        return z.to(x.dtype), st
+        return (y.to(x.dtype) if y.dtype == torch.bool else y), st
 
 
 class ExtensionEntry(_Params):

@@ -16,6 +16,10 @@ process models, the emulator and the online rules need to know about one neuron 
   nir_node      ``nir_node(**nir_params, dt=dt) -> nir.NIRGraph``: the zoo extension subgraph
   nir_params    ``nir_params(node, name) -> dict``: read (and validate) that subgraph
   fixed         the fixed-point format (register widths and shifts)
+  lif_registers ``lif_registers(nir_params, dt) -> dict`` for a neuron that runs on the LIF/ALIF
+                population (``exporters.lava.procs.zoo_neuron``): its float registers du, dv, vth,
+                bias_v, v_reset, reset, da, ja and input gain; such a neuron has no ``quantize``
+                (the LIF register quantiser applies) and its ``step`` is float only
 
 numpy + nir only (no torch, no Lava), so every back-end can import it.
 """
@@ -63,7 +67,7 @@ class NeuronDescriptor:
     state: tuple[str, ...]
     step: Step
     coefficients: Callable[[Any, dict, float], dict]
-    quantize: Callable[[dict, float, str], tuple[dict, list[str]]]
+    quantize: Callable[[dict, float, str], tuple[dict, list[str]]] | None
     nir_node: Callable[..., Any]
     nir_params: Callable[[Any, str], dict]
     fixed: FixedFormat = field(default_factory=FixedFormat)
@@ -72,6 +76,7 @@ class NeuronDescriptor:
     threshold: str = "theta"  # float parameter holding the firing threshold (the quantiser scales by it)
     aliases: tuple[str, ...] = ()
     doc: str = ""
+    lif_registers: Callable[[dict, float], dict] | None = None  # runs on the LIF/ALIF population
 
     def init_state(self, zeros: Callable[[], Any]) -> dict[str, Any]:
         """All state variables at zero (``zeros()`` makes one array)."""

@@ -16,6 +16,7 @@ MODULES: list[str] = [  # modules defining a DESCRIPTOR (imported on the first l
     "zoo.neurons.brf",
     "zoo.neurons.se_adlif",
     "zoo.neurons.rf",
+    "zoo.neurons.lif",
 ]
 
 
