@@ -9,6 +9,7 @@ Neuron mapping (forward Euler, step dt):
             to bias_v, beta = g*c_r/(1-du) (exact, see delayed_bias); other kinds refuse c_r
   Threshold: du = dv = 1, vth = threshold
   zoo alif:  as LIF, plus da = dt/tau_adapt, ja = beta*da*r_adapt (adaptive threshold)
+(the leak registers dv, g, bias_v of the family: :func:`zoo.neurons.lif.euler_registers`)
 where c is the summed Affine bias reaching the population; g scales the incoming weight rows.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from exporters.lava.specs import NeuronSpec
 from exporters.nir.executor import reset_mode
 from exporters.nir.extensions import extension_name, is_extension
 from exporters.nir.io import NIRError
+from zoo.neurons.lif import euler_registers
 
 
 def neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple[NeuronSpec, np.ndarray]:
@@ -41,16 +43,16 @@ def neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple[
     spiking = isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF))
     if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
         tau_syn, tau_mem = arr("tau_syn"), arr("tau_mem")
-        du, dv = dt / tau_syn, dt / tau_mem
-        gain = dt * arr("r") / tau_mem * du * arr("w_in", 1.0)
-        bias_v = dv * arr("v_leak")
+        du = dt / tau_syn
+        dv, gain, bias_v = euler_registers(tau_mem, arr("r"), arr("v_leak"), dt)
+        gain = gain * du * arr("w_in", 1.0)
     elif isinstance(node, (nir.IF, nir.I)):
         r = arr("r")
         du, dv, gain, bias_v = np.ones_like(r), np.zeros_like(r), dt * r, np.zeros_like(r)
     else:  # LIF, LI
         tau = arr("tau")
-        du, dv = np.ones_like(tau), dt / tau
-        gain, bias_v = dt * arr("r") / tau, dt / tau * arr("v_leak")
+        du = np.ones_like(tau)
+        dv, gain, bias_v = euler_registers(tau, arr("r"), arr("v_leak"), dt)
     for key, val in (("du", du), ("dv", dv)):
         if np.any(val < 0) or np.any(val > 1):
             raise NIRError(f"node {name!r}: dt/tau = {val.max():.4g} outside [0, 1] for {key} "

@@ -25,7 +25,7 @@ from exporters.nir.extensions import V_TAP, extension_of, is_extension
 from exporters.nir.io import NIRError
 from exporters.nir.linear import LINEAR_OPS, linear_step  # noqa: F401 (linear_step re-exported)
 from exporters.nir.validate import CheckedGraph, check_graph, check_input, graph_dt  # noqa: F401 (graph_dt re-exported)
-from zoo.neurons.lif import primitive_step
+from zoo.neurons.lif import primitive_step, reset_of
 
 NEURONS = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI)
 
@@ -37,8 +37,7 @@ def is_spiking(node: nir.NIRNode) -> bool:
 
 
 def reset_mode(node: nir.NIRNode, name: str = "") -> str:
-    mode = (node.metadata if isinstance(node.metadata, dict) else {}).get("zoo.reset", "zero")
-    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    mode = reset_of(node)
     if mode not in ("zero", "subtract"):
         raise NIRError(f"node {name!r}: unsupported zoo.reset {mode!r} (zero|subtract)")
     return mode

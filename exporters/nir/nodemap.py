@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from exporters.nir.io import NIRError
-from zoo.neurons.lif import primitive_step
+from zoo.neurons.lif import primitive_step, reset_of
 
 LINEAR = (nir.Affine, nir.Linear, nir.Scale, nir.Flatten, nir.Conv1d, nir.Conv2d, nir.SumPool2d, nir.AvgPool2d)
 NEURON = (nir.LIF, nir.LI, nir.IF, nir.I, nir.CubaLIF, nir.CubaLI)
@@ -99,18 +99,12 @@ class ThresholdOp(_Params):
         return (x > self.p()["threshold"]).to(x.dtype)
 
 
-def _reset(node: nir.NIRNode) -> str:
-    meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
-    mode = meta.get("zoo.reset", "zero")
-    return mode.decode() if isinstance(mode, bytes) else str(mode)
-
-
 class Neuron(_Params):
     """LI, LIF, I, IF, CubaLI, CubaLIF with the zoo executor's update; ``forward(x, state)``."""
 
     def __init__(self, node: nir.NIRNode, dt: float) -> None:
         super().__init__(_params(node))
-        self.kind, self.dt, self.reset = type(node).__name__, float(dt), _reset(node)
+        self.kind, self.dt, self.reset = type(node).__name__, float(dt), reset_of(node)
         self.last_v: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, state: dict | None = None):

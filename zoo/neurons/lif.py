@@ -35,6 +35,13 @@ from zoo.neurons.registry import register
 NAME = "alif"
 
 
+def reset_of(node: Any) -> str:
+    """A node's reset mode: ``metadata["zoo.reset"]`` ("subtract" | "zero"), "zero" when absent."""
+    meta = node.metadata if isinstance(getattr(node, "metadata", None), dict) else {}
+    mode = meta.get("zoo.reset", "zero")
+    return mode.decode() if isinstance(mode, bytes) else str(mode)
+
+
 def integrate(v: Any, drive: Any, p: dict, k: Any) -> Any:
     """Leaky integration v + k (v_leak - v + r drive), k = dt/tau."""
     return v + k * (p["v_leak"] - v + p["r"] * drive)
@@ -79,15 +86,24 @@ def coefficients(xp: Any, nirp: dict, dt: float) -> dict:
     return {**nirp, "k": dt / nirp["tau"], "k_adapt": dt / nirp["tau_adapt"]}
 
 
+def euler_registers(tau: np.ndarray, r: np.ndarray, v_leak: np.ndarray, dt: float
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The leak of the LIF/ALIF population for v + dt/tau (v_leak - v + r I): its decay
+    dv = dt/tau, the input gain g = dt r/tau (folded into the weights) and bias_v = dv v_leak."""
+    dv = dt / tau
+    return dv, dt * r / tau, dv * v_leak
+
+
 def lif_registers(nirp: dict, dt: float) -> dict:
     """Registers of the LIF/ALIF population (float, per neuron) and the input gain g:
-    du = 1, dv = dt/tau, bias_v = dv v_leak, da = dt/tau_adapt, ja = beta da r_adapt, g = dt r/tau."""
-    dv, da = dt / nirp["tau"], dt / nirp["tau_adapt"]
+    du = 1, dv, g, bias_v from :func:`euler_registers`, da = dt/tau_adapt, ja = beta da r_adapt."""
+    dv, gain, bias_v = euler_registers(nirp["tau"], nirp["r"], nirp["v_leak"], dt)
+    da = dt / nirp["tau_adapt"]
     if np.any(dv > 1) or np.any(da > 1):
         raise NeuronError("dt/tau > 1 (time constant shorter than the step)")
-    return {"du": np.ones(dv.size), "dv": dv, "vth": nirp["v_threshold"], "bias_v": dv * nirp["v_leak"],
+    return {"du": np.ones(dv.size), "dv": dv, "vth": nirp["v_threshold"], "bias_v": bias_v,
             "v_reset": nirp["v_reset"], "reset": nirp["reset"], "da": da, "ja": nirp["beta"] * da * nirp["r_adapt"],
-            "gain": dt * nirp["r"] / nirp["tau"]}
+            "gain": gain}
 
 
 def nir_node(tau: np.ndarray, r: np.ndarray, v_threshold: np.ndarray, tau_adapt: np.ndarray, beta: np.ndarray,
@@ -118,8 +134,7 @@ def nir_params(node: nir.NIRGraph, name: str = "") -> dict[str, Any]:
         lif, ad, beta = node.nodes["lif"], node.nodes["adaptation"], node.nodes["beta"]
     except KeyError as exc:
         raise NeuronError(f"node {name!r}: alif extension lacks sub-node {exc}") from None
-    reset = (lif.metadata or {}).get("zoo.reset", "zero")
-    reset = reset.decode() if isinstance(reset, bytes) else str(reset)
+    reset = reset_of(lif)
     return {"tau": np.asarray(lif.tau, float), "r": np.asarray(lif.r, float), "v_leak": np.asarray(lif.v_leak, float),
             "v_threshold": np.asarray(lif.v_threshold, float), "v_reset": np.asarray(lif.v_reset, float),
             "reset": reset, "tau_adapt": np.asarray(ad.tau, float), "r_adapt": np.asarray(ad.r, float),
