@@ -16,8 +16,8 @@ other ``model_config`` values only set the initialisation.
   of the shipped weights 0.9900 (one seed, 0).
 * ``eprop-alif-fsdd`` [ours]: the same network with ALIF neurons, trained by online e-prop
   (HYPR's gradient computed step by step, lambda = 1; task ``fsdd-seq``); gains 20 / 5 and 4 epochs
-  our choice (first guess, the budget of one 48-minute run); val accuracy of the shipped weights
-  0.7033 (one seed, 0): under-trained, far below the HYPR models.
+  our choice (first guess); lr 0.02 chosen over 0.01 on the validation split (val 0.7800 vs
+  0.7033; one seed, 0): under-trained, far below the HYPR models.
 * ``star-fsdd`` [ours]: the STAR adaptive recurrent LIF network (:class:`zoo.models.star.STARRSNN`)
   with an LI readout, TBPTT K=1 with one step of lookback + SPSG, the digit as target from step 0
   (task ``fsdd-seq``, ``label_from = 0``: every K=1 chunk needs a label); input_scale 3 and 128
