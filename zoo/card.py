@@ -95,6 +95,27 @@ def _registered() -> set[str]:
     return set(list_models())
 
 
+SELECTION_TEXT = {  # the recipe's `selection` key (zoo.recipe.SELECTION)
+    "validation": "chosen on the validation split; the test split was read only for the figures reported here",
+    "test": "chosen on the test split (the task has no validation split): the test figures are optimistic; "
+            "a retrain with a validation split is due",
+    "unrecorded": "how they were chosen was not recorded (no search on record); the test figures may be optimistic",
+}
+
+
+def _selection(recipe_ref: str | None) -> str:
+    """The recipe's ``selection`` value ("unrecorded" when absent or the recipe cannot be read)."""
+    from zoo.recipe import tomllib
+    from zoo.registry import ZooError
+    from zoo.resources import find_recipe
+
+    try:
+        value = tomllib.loads(find_recipe(recipe_ref or "").read_text()).get("selection", "unrecorded")
+    except (ZooError, OSError, ValueError):
+        return "unrecorded"
+    return value if value in SELECTION_TEXT else "unrecorded"
+
+
 def _reconstruction_notes(entry: Any) -> list[str]:
     """Paragraphs of the model module's docstring that say what is reconstructed or assumed
     (literal blocks skipped, cut at ``::``, at most 4 paragraphs of 500 characters)."""
@@ -222,7 +243,7 @@ def render(name: str) -> str:
              f"- Weights: `zoo/weights/{w.file}`, SHA-256 `{w.sha256}`",
              f"- Recipe: `{w.recipe}`, seed {meta.get('seed')}, commit `{meta.get('commit')}`, "
              f"training time {meta.get('train_seconds')} s on this repo's CI machine class (2 CPU cores)",
-             f"- dt = {meta.get('dt')} s"]
+             f"- dt = {meta.get('dt')} s", f"- Hyper-parameters: {SELECTION_TEXT[_selection(w.recipe)]}"]
     for k, v in meta.get("contract", {}).items():
         lines.append(f"- {k}: {v}")
     lines += ["", "### SNN specifics (from the NIR export)", ""] + _snn_section(name, meta)

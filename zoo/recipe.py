@@ -33,7 +33,10 @@ MAX_RECIPE_BYTES = 1 << 20
 MAX_EPOCHS = 10_000  # every epoch's sample order is drawn before training (data_orders)
 # recipe name -> output file names: a plain name, never a path (no separators, no leading dot)
 _NAME_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
-_TOP_KEYS = ("name", "model", "seed", "dt", "contract", "model_config", "task", "learning", "lava_fixed")
+_TOP_KEYS = ("name", "model", "seed", "dt", "selection", "contract", "model_config", "task", "learning",
+             "lava_fixed")
+# how the recipe's hyper-parameters were chosen (rendered in the model card; see SELECTION_TEXT)
+SELECTION = ("validation", "test", "unrecorded")
 _REQUIRED = ("name", "model", "task", "learning")
 _TABLES = ("contract", "model_config", "task", "learning", "lava_fixed")
 # optimizer names of zoo.learning.base.make_optimizer -> torch.optim class (its keyword arguments
@@ -247,6 +250,8 @@ def validate_recipe(recipe: dict[str, Any], source: str) -> None:
         _check_value(source, "seed", recipe["seed"], "int", None, 2 ** 63 - 1)
     if "dt" in recipe:
         _check_value(source, "dt", recipe["dt"], "num", 0, None, False)
+    if recipe.get("selection", "unrecorded") not in SELECTION:
+        raise _fail(source, "selection", f"{_show(recipe['selection'])} must be one of {', '.join(SELECTION)}")
     config = recipe.get("model_config", {})
     params, var_kw = _params(entry.builder)
     if not var_kw:
