@@ -11,7 +11,8 @@ quantisation of its parameters, and the Lava Process class.
 
 Every neuron of :mod:`zoo.neurons.registry` becomes a kind and a spec here, derived from its
 descriptor (:func:`descriptor_kind`, :func:`descriptor_spec`), and runs on the one generic
-:class:`~exporters.lava.procs.neuron.NeuronPopulation`. Its input current is
+:class:`~exporters.lava.procs.neuron.NeuronPopulation` — except a descriptor with
+``lif_registers`` (``alif``), which gets only a spec (:func:`lif_spec`) and runs on ZooNeuron. Its input current is
 I = a_in + c (float; c the summed Affine bias reaching the population, ``params["bias"]``, set
 by the compiler) or (a_in << 6) + BIAS with BIAS = round(c U) (fixed; U = 64 S state units).
 """
