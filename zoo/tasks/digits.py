@@ -1,6 +1,10 @@
 """scikit-learn's bundled 8x8 digits (1797 images) as spike trains.
 
 Split: stratified ``train_test_split(test_size=0.25, random_state=0)`` -> 1347 train, 450 test.
+For choosing hyper-parameters without the test split, the train split is cut once more (stratified,
+``test_size=0.2, random_state=0``) into ``"fit"`` (1077) and ``"holdout"`` (270); ``"train"`` is their
+union and stays the split final models are trained on. (Not called ``"val"``: a training history on
+``"val"`` would present data the final model was trained on as validation data.)
 Encoding ``"rate"`` (deterministic, no RNG): pixel p in [0, 16] gives rate r = p/16 and input
 neuron i spikes at step t when floor((t+1) r) > floor(t r) (an integrate-and-fire encoder).
 Encoding ``"direct"``: the normalised intensity r repeated at every step (graded input).
@@ -26,7 +30,18 @@ def _split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     data = load_digits()
     x = data.data.astype(np.float64) / 16.0
     xtr, xte, ytr, yte = train_test_split(x, data.target, test_size=0.25, random_state=0, stratify=data.target)
-    return {"train": (xtr, ytr), "test": (xte, yte)}
+    xfit, xho, yfit, yho = train_test_split(xtr, ytr, test_size=0.2, random_state=0, stratify=ytr)
+    return {"train": (xtr, ytr), "test": (xte, yte), "fit": (xfit, yfit), "holdout": (xho, yho)}
+
+
+SPLITS = ("train", "test", "fit", "holdout")
+
+
+def split_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised pixels (B, 64) in [0, 1] and labels (B,) of ``split`` (one of :data:`SPLITS`)."""
+    if split not in SPLITS:
+        raise ValueError(f"digits split must be one of {', '.join(SPLITS)}; got {split!r}")
+    return _split()[split]
 
 
 def rate_encode(intensity: np.ndarray, steps: int) -> np.ndarray:
@@ -39,9 +54,7 @@ def rate_encode(intensity: np.ndarray, steps: int) -> np.ndarray:
 def load(split: str = "train", n: int | None = None, steps: int = 16, encoding: str = "rate",
          image: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs (B, steps, 64) — or (B, steps, 1, 8, 8) with ``image=True`` — and labels (B,)."""
-    if split not in ("train", "test"):
-        raise ValueError(f"digits split must be 'train' or 'test', got {split!r}")
-    x, y = _split()[split]
+    x, y = split_arrays(split)
     if n is not None:
         x, y = x[:n], y[:n]
     if encoding == "rate":

@@ -4,23 +4,21 @@
 ``row-digits``: the image row by row (8 steps, 8 input channels = the columns, intensity k/16),
 then ``tail`` blank steps; the class is the target from step ``label_from`` on (short sequences
 for online learning in Lava).
-Split as the ``digits`` task (1347 train / 450 test). Metric: per-sequence accuracy."""
+Splits as the ``digits`` task (1347 train / 450 test; ``fit`` / ``holdout`` cut from train for selection). Metric: per-sequence accuracy."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from zoo.tasks import Task, register_task
-from zoo.tasks.digits import _split
+from zoo.tasks.digits import split_arrays
 from zoo.tasks.seqlabel import masked_nll, sequence_accuracy
 
 PERM = np.random.default_rng(0).permutation(64)
 
 
 def _load(split: str, n: int | None, tail: int, permuted: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    x, y = _split()[split]
+    x, y = split_arrays(split)
     if n is not None:
         x, y = x[:n], y[:n]
     if permuted:
@@ -39,9 +37,7 @@ def load_rows(split: str = "train", n: int | None = None, tail: int = 1, label_f
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs (B, 8 + tail, 8) (row r at step r), targets (B, 8 + tail): -1 before step
     ``label_from``, the class from there on (an online per-step classification)."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    x, y = _split()[split]
+    x, y = split_arrays(split)
     if n is not None:
         x, y = x[:n], y[:n]
     seq = np.concatenate([x.reshape(-1, 8, 8), np.zeros((len(x), tail, 8))], 1).astype(np.float32)
