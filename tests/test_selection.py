@@ -11,7 +11,8 @@ from zoo.registry import ZooError
 def test_selection_values_and_their_card_text():
     assert set(SELECTION) == set(SELECTION_TEXT)
     assert _selection("recipes/lif-fsdd.toml") == "validation"
-    assert _selection("recipes/stop-digits-conv.toml") == "test"
+    assert _selection("recipes/stop-digits-conv.toml") == "validation"  # lr chosen on the digits holdout
+    assert _selection("recipes/eprop-alif-rowdigits.toml") == "validation"
     assert _selection("recipes/lif-digits.toml") == "unrecorded"  # no key: nothing is claimed
     assert _selection("no-such-recipe") == "unrecorded"
 
