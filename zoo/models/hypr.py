@@ -18,7 +18,8 @@ gradient — the reference the online rules are tested against.
 ``eprop-alif-rowdigits`` [ours]: the task (``row-digits``: digits row by row, labels from step 3)
 and all hyper-parameters are our choice, made so that online e-prop with plain SGD per sample
 (HYPR's update with lambda = 1) trains in minutes and the same recipe learns inside Lava
-(docs/online-lava.md); picked on the test split (no validation split), not from the paper.
+(docs/online-lava.md), not from the paper: lr and epochs chosen on a holdout of the training split
+(``python -m benchmarks.selection``), the rest from earlier trials scored on the test split.
 """
 from __future__ import annotations
 
