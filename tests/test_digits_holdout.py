@@ -42,22 +42,3 @@ def test_loaders_accept_holdout_and_refuse_val(task, params):
     with pytest.raises(ValueError, match="'val'"):
         get_task(task).load("val", **params)
 
-
-def test_selection_benchmark_never_reads_test(tmp_path, monkeypatch):
-    import json
-
-    import zoo.tasks.digits as digits
-    from benchmarks.selection import main
-
-    src = open("recipes/stop-digits-conv.toml").read().replace("epochs = 40", "epochs = 1")
-    recipe = tmp_path / "stop-digits-conv.toml"
-    recipe.write_text(src)
-    seen, real = [], digits.split_arrays
-    monkeypatch.setattr(digits, "split_arrays", lambda split: seen.append(split) or real(split))
-    out = main([str(recipe), "--candidate", "learning.lr=0.01; learning.batch_size=64", "--out", str(tmp_path)])
-    assert set(seen) == {"fit", "holdout"}
-    rows = json.loads((tmp_path / "selection_stop-digits-conv.json").read_text())["candidates"]
-    assert rows == out["candidates"] and [r["candidate"] for r in rows][0] == "committed recipe"
-    assert rows[1]["overrides"] == {"learning.lr": 0.01, "learning.batch_size": 64}
-    assert sum(r["chosen"] for r in rows) == 1 and all(0 <= r["holdout_accuracy"] <= 1 for r in rows)
-    assert "(chosen)" in (tmp_path / "selection_stop-digits-conv.md").read_text()
