@@ -24,9 +24,7 @@ import torch
 
 from benchmarks.fsdd.val import apply
 from zoo.learning import make_learner
-from zoo.registry import get_entry
-from zoo.tasks import get_task
-from zoo.train import data_orders, evaluate_torch, load_recipe
+from zoo.train import data_orders, evaluate_torch, load_recipe, recipe_parts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -35,11 +33,7 @@ def score(recipe: dict, fit: str = "fit", holdout: str = "holdout") -> dict:
     """Train ``recipe`` on ``fit``; return the holdout metric, the sample counts and seconds."""
     seed = int(recipe.get("seed", 0))
     torch.manual_seed(seed)
-    entry = get_entry(recipe["model"])
-    task_cfg = dict(recipe["task"])
-    task = get_task(task_cfg.pop("name", entry.task))
-    model = entry.builder(**recipe.get("model_config", {}))
-    learn = dict(recipe["learning"])
+    entry, task, task_cfg, model, learn = recipe_parts(recipe)
     rule, epochs, batch_size = learn.pop("rule"), int(learn.pop("epochs", 10)), int(learn.pop("batch_size", 64))
     x, y = task.load(fit, **task_cfg)
     learner = make_learner(rule, model, task, **learn)

@@ -64,6 +64,15 @@ def eval_batches(task: Any, split: str, n: int | None, batch_size: int, task_par
         yield inputs[i:i + batch_size], targets[i:i + batch_size]
 
 
+def recipe_parts(recipe: dict[str, Any]) -> tuple[Any, Any, dict[str, Any], torch.nn.Module, dict[str, Any]]:
+    """(model entry, task, task parameters, freshly built model, [learning] table copy) of ``recipe``
+    (seed the RNG first for a reproducible initialisation); shared by benchmarks that train a recipe."""
+    entry = get_entry(recipe["model"])
+    task_cfg = dict(recipe["task"])
+    task = get_task(task_cfg.pop("name", entry.task))
+    return entry, task, task_cfg, entry.builder(**recipe.get("model_config", {})), dict(recipe["learning"])
+
+
 def data_orders(n: int, seed: int, epochs: int) -> list[torch.Tensor]:
     """The training-sample order of every epoch (one seeded generator, one permutation per
     epoch): shared by torch training and training inside Lava, so both see the same order."""

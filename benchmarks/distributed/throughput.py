@@ -41,19 +41,13 @@ def worker(recipe_path: str, seed: int, warmup: int, steps: int, batch: int, out
 
     from zoo import distributed as zd
     from zoo.learning import make_learner
-    from zoo.registry import get_entry
-    from zoo.tasks import get_task
-    from zoo.train import load_recipe
+    from zoo.train import load_recipe, recipe_parts
 
     torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "1")))
     par = zd.init("cpu") if int(os.environ.get("WORLD_SIZE", "1")) > 1 else zd.Context()
     recipe = load_recipe(recipe_path)
     torch.manual_seed(seed)
-    entry = get_entry(recipe["model"])
-    task_cfg = dict(recipe["task"])
-    task = get_task(task_cfg.pop("name", entry.task))
-    model = entry.builder(**recipe.get("model_config", {}))
-    learn = dict(recipe["learning"])
+    entry, task, task_cfg, model, learn = recipe_parts(recipe)
     rule = learn.pop("rule")
     for k in ("epochs", "batch_size"):
         learn.pop(k, None)

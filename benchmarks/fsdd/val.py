@@ -19,9 +19,7 @@ import torch
 
 from benchmarks.hypr.common import evaluate
 from zoo.learning import make_learner
-from zoo.registry import get_entry
-from zoo.tasks import get_task
-from zoo.train import data_orders, load_recipe
+from zoo.train import data_orders, load_recipe, recipe_parts
 
 try:
     import tomllib  # type: ignore[import-not-found]
@@ -51,11 +49,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "1")))
     seed = int(recipe.get("seed", 0))
     torch.manual_seed(seed)
-    entry = get_entry(recipe["model"])
-    task_cfg = dict(recipe["task"])
-    task = get_task(task_cfg.pop("name", entry.task))
-    model = entry.builder(**recipe.get("model_config", {}))
-    learn = dict(recipe["learning"])
+    entry, task, task_cfg, model, learn = recipe_parts(recipe)
     rule, epochs, batch_size = learn.pop("rule"), int(learn.pop("epochs")), int(learn.pop("batch_size"))
     x, y = task.load("train", **task_cfg)
     xv, yv = task.load("val", **task_cfg)
