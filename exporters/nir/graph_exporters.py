@@ -19,6 +19,10 @@ from zoo.registries import Registry
 
 GraphExporter = Callable[[nn.Module, float, tuple], tuple[dict, list]]
 GRAPH_EXPORTERS: Registry[GraphExporter] = Registry("NIR graph exporter", NIRError)
+# class name -> fn(model, graph, dt) -> {state_dict name: array}: the inverse of the exporter
+# (:func:`exporters.nir.model_import.load_from_nir`); registered beside the exporter
+NIRImporter = Callable[[nn.Module, "nir.NIRGraph", float], dict[str, np.ndarray]]
+NIR_IMPORTERS: Registry[NIRImporter] = Registry("NIR model importer", NIRError)
 
 
 def as_numpy(t: torch.Tensor) -> np.ndarray:
