@@ -165,7 +165,7 @@ def _snn_section(name: str, meta: dict[str, Any]) -> list[str]:
         tag = ", ".join(f"{k}={v}" for k, v in ext.items() if str(k).startswith("zoo."))
         lines.append(f"| {n} | {type(node).__name__}{' (' + tag + ')' if tag else ''} | {plan.mapping.get(n, '-')} |")
     lines += ["", "Dense stages (fused linear NIR nodes): " + ", ".join(
-        f"`{d.name}` {d.weight.shape[1]}->{d.weight.shape[0]}{' (recurrent)' if d.recurrent else ''}" for d in plan.denses)]
+        f"`{d.name}` {d.n_in}->{d.n_out}{' (recurrent)' if d.recurrent else ''}" for d in plan.denses)]
     return lines
 
 
