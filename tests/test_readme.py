@@ -25,9 +25,6 @@ def test_readme_commands_and_snippet_run_verbatim(tmp_path):
 
 
 def test_readme_fsdd_table_is_generated_from_the_results():
-    import sys
-
-    sys.path.insert(0, str(README.parent))
-    from benchmarks.fsdd.table import table
+    from zoo.fsdd_table import table
 
     assert table() in README.read_text(), "README FSDD table is stale: python -m benchmarks.fsdd.table --write"

@@ -195,7 +195,7 @@ not record: `--from snntorch --dt DT --reset zero|subtract --reset-delay true|fa
 (`..._vs_zoo_torch_executor`: the zoo's executor on the same file; `..._vs_source`: the
 producer's own output from `--source-model` (a Python file defining `run(x)`) or
 `--source-output`), so a wrong import choice shows as a number below 1 against the source
-instead of 1.0 against itself (`tests/test_interop.py::test_compare_against_the_source_framework`:
+instead of 1.0 against itself (`benchmarks/tests/test_framework_import.py::test_compare_against_the_source_framework`:
 snnTorch's default Leaky imported with `reset_delay = false`).
 
 ## Reading the table honestly

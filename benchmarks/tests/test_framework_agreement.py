@@ -9,21 +9,15 @@ represent are refused with an error, and their measured difference is checked to
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import nir
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/ is not an installed package
-
-from benchmarks.lava.agreement import (CASES, DT, EXACT, NOT_REPRESENTABLE, inputs,  # noqa: E402
-                                       measure)
-from exporters.nir import NIRError  # noqa: E402
-from exporters.nir.frameworks import SNNTORCH_DT, from_norse, from_snntorch  # noqa: E402
-from nir_graphs import torch_ref  # noqa: E402
+from benchmarks.lava.agreement import CASES, DT, EXACT, NOT_REPRESENTABLE, inputs, measure
+from exporters.nir import NIRError
+from exporters.nir.frameworks import SNNTORCH_DT, from_norse, from_snntorch
+from nir_graphs import torch_ref  # tests/nir_graphs.py (benchmarks/tests/conftest.py puts tests/ on sys.path)
 
 torch.set_num_threads(1)
 LAVA_DEFAULT = ("snntorch-rleaky", "norse-lif")  # recurrent snnTorch + Norse's CubaLIF: real Lava by default
