@@ -66,11 +66,20 @@ def eval_batches(task: Any, split: str, n: int | None, batch_size: int, task_par
 
 def recipe_parts(recipe: dict[str, Any]) -> tuple[Any, Any, dict[str, Any], torch.nn.Module, dict[str, Any]]:
     """(model entry, task, task parameters, freshly built model, [learning] table copy) of ``recipe``
-    (seed the RNG first for a reproducible initialisation); shared by benchmarks that train a recipe."""
+    (seed the RNG first for a reproducible initialisation); used by :func:`train` and by the
+    benchmarks that train a recipe. A builder refusing ``[model_config]`` raises one
+    :class:`ZooError` line naming the recipe and the table."""
     entry = get_entry(recipe["model"])
     task_cfg = dict(recipe["task"])
     task = get_task(task_cfg.pop("name", entry.task))
-    return entry, task, task_cfg, entry.builder(**recipe.get("model_config", {})), dict(recipe["learning"])
+    with rejected(recipe_source(recipe), "model_config", f"model {entry.name!r}"):
+        model = entry.builder(**recipe.get("model_config", {}))
+    return entry, task, task_cfg, model, dict(recipe["learning"])
+
+
+def recipe_source(recipe: dict[str, Any]) -> str:
+    """How error messages name ``recipe``: ``recipe <path>`` (or its name when loaded from memory)."""
+    return f"recipe {recipe.get('_path', recipe.get('name'))}"
 
 
 def data_orders(n: int, seed: int, epochs: int) -> list[torch.Tensor]:
@@ -100,7 +109,7 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     from zoo.learning import make_learner
 
     check_out_dir(out_dir, recipe.get("name"))
-    source = f"recipe {recipe.get('_path', recipe.get('name'))}"
+    source = recipe_source(recipe)
     if backend != "torch" and (nproc > 1 or zd.launched()):
         raise ZooError(f"--backend {backend} trains in one Lava runtime; it does not combine with --nproc")
     if nproc > 1 and not zd.launched():
@@ -112,12 +121,8 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "2")))
     seed = int(recipe.get("seed", 0))
     torch.manual_seed(seed)
-    entry = get_entry(recipe["model"])
-    task_cfg = dict(recipe["task"])
-    task = get_task(task_cfg.pop("name", entry.task))
-    with rejected(source, "model_config", f"model {entry.name!r}"):
-        model = entry.builder(**recipe.get("model_config", {})).to(dtype)
-    learn = dict(recipe["learning"])
+    _, task, task_cfg, model, learn = recipe_parts(recipe)
+    model = model.to(dtype)
     rule, epochs, batch_size = learn.pop("rule"), int(learn.pop("epochs", 10)), int(learn.pop("batch_size", 64))
     train_samples = learn.pop("train_samples", None)  # optional: first N training samples (smoke runs)
     data = inputs = targets = None  # a streaming Dataset, or in-memory tensors
