@@ -1,9 +1,17 @@
 """NIR exporters for zoo networks whose structure is not a plain chain of children: STOP's
 convolutional/dense nets and the STAR RSNN, registered in
 :data:`exporters.nir.graph_exporters.GRAPH_EXPORTERS` (which :func:`exporters.nir.export.to_nir`
-consults before chain export).
+consults before chain export), and their inverses, registered in ``NIR_IMPORTERS``
+(:func:`exporters.nir.model_import.load_from_nir`).
+
+What does not come back bit for bit (NIR holds the effective value): STOP's alpha outside
+[0, 1] (exported clamped; the STOP learner keeps it inside), STAR's negative beta (exported as
+max(beta, 0) = 0) and STAR's trained leak_logit (several logits give the stored alpha =
+sigmoid(leak_logit); :func:`leak_logit_of`). The forward parameters are equal bit for bit.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import nir
 import numpy as np
@@ -11,6 +19,7 @@ import torch
 from torch import nn
 
 from exporters.nir.graph_exporters import GRAPH_EXPORTERS  # noqa: F401 (ext_gamma registers through this name)
+from exporters.nir.graph_exporters import NIR_IMPORTERS
 from exporters.nir.graph_exporters import as_numpy as _a
 from exporters.nir.io import NIRError
 
@@ -133,3 +142,158 @@ def _star(model: nn.Module, dt: float, input_shape: tuple[int, ...] | None) -> t
 
 
 GRAPH_EXPORTERS.register("STARRSNN", _star)
+
+
+# --- NIR -> zoo: the inverses of the two exporters above (exporters.nir.model_import.load_from_nir) --------------
+# (this module cannot import exporters.nir.model_import: that imports exporters.nir.export, which imports this
+# module to register the exporters; hence the dtype-aware preimage search and node lookup below)
+
+def preimage(forward: Callable[[np.ndarray], np.ndarray], y: np.ndarray, guess: np.ndarray, dtype: np.dtype,
+             prefer: np.ndarray | None = None, max_ulps: int = 64) -> np.ndarray:
+    """Elementwise ``x`` of ``dtype`` (the model's: float32 or float64) with ``forward(x) == y``
+    exactly. Where several ``x`` qualify: ``prefer`` (the template model's current value) if it
+    does, else ``guess`` rounded to ``dtype``, else the nearest of its neighbours in ``dtype`` up
+    to ``max_ulps`` away (the upper one first at equal distance). Elements without a preimage
+    there keep the guess (the round-trip check of ``load_from_nir`` then names them)."""
+    x = np.array(np.broadcast_to(np.asarray(guess).astype(dtype), np.shape(y)))
+    if prefer is not None:
+        prefer = np.array(np.broadcast_to(np.asarray(prefer).astype(dtype), np.shape(y)))
+        x = np.where(forward(prefer) == y, prefer, x)
+    missing = forward(x) != y
+    up, down = x.copy(), x.copy()
+    for _ in range(max_ulps if missing.any() else 0):
+        up, down = np.nextafter(up, dtype.type(np.inf)), np.nextafter(down, dtype.type(-np.inf))
+        for cand in (up, down):
+            hit = missing & (forward(cand) == y)
+            x = np.where(hit, cand, x)
+            missing &= ~hit
+        if not missing.any():
+            break
+    return x
+
+
+def _node(graph: nir.NIRGraph, name: str, types: tuple[type, ...]) -> nir.NIRNode:
+    if name not in graph.nodes:
+        raise NIRError(f"node {name!r} is missing (nodes: {', '.join(sorted(graph.nodes))})")
+    if not isinstance(graph.nodes[name], types):
+        raise NIRError(f"node {name!r} is {type(graph.nodes[name]).__name__}; expected "
+                       f"{' or '.join(t.__name__ for t in types)}")
+    return graph.nodes[name]
+
+
+def _field(value: np.ndarray, name: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``value`` (float64) if it has the model's ``shape``; else an error naming node and field."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != tuple(shape):
+        raise NIRError(f"node {name!r}: field {field} has shape {arr.shape}; the model's is {tuple(shape)}")
+    return arr
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def decay_of_tau(tau: np.ndarray, dt: float, current: torch.Tensor, name: str, field: str) -> np.ndarray:
+    """The per-step decay ``a`` in [0, 1), of the dtype of the model's ``current`` value, whose
+    export ``tau = dt/(1 - a)`` (float64, seconds) is ``tau`` exactly. A float32 ``a`` is unique
+    (unless tiny: ``1 - a`` rounds below ~2^-29); in float64 two values can share a tau (``1 - a``
+    rounds for a < 1/2): ``current`` wins a tie."""
+    tau = np.asarray(tau, dtype=np.float64)
+    if not np.all(np.isfinite(tau) & (tau >= dt)):
+        raise NIRError(f"node {name!r}: field {field} must be >= dt = {dt:g} s, i.e. a decay in [0, 1) "
+                       f"(got {np.min(tau):g})")
+    cur = _np(current)
+    return preimage(lambda a: dt / (1 - a.astype(np.float64)), tau, 1 - dt / tau, cur.dtype,
+                    prefer=cur if cur.shape == tau.shape else None)
+
+
+def _synapse_values(graph: nir.NIRGraph, name: str, syn: nn.Module) -> dict[str, np.ndarray]:
+    types = (nir.Conv2d,) if isinstance(syn, nn.Conv2d) else (nir.Affine,) if syn.bias is not None else (nir.Linear,)
+    n = _node(graph, name, types)
+    out = {f"{name}.weight": _field(n.weight, name, "weight", syn.weight.shape)}
+    if syn.bias is not None:
+        out[f"{name}.bias"] = _field(n.bias, name, "bias", syn.bias.shape)
+    return out
+
+
+def _stop_lif_values(graph: nir.NIRGraph, name: str, lif: nn.Module, dt: float) -> dict[str, np.ndarray]:
+    """Inverse of :func:`stop_lif_node`: IF -> alpha = 1; LIF -> alpha from its (uniform) tau; the
+    threshold must be uniform over each channel's positions. The exporter clamps alpha to [0, 1]:
+    a raw alpha outside comes back clamped (the STOP learner keeps it inside)."""
+    n = _node(graph, name, (nir.LIF, nir.IF))
+    thr = np.asarray(n.v_threshold, dtype=np.float64)
+    if thr.ndim == 0 or thr.shape[0] != lif.n:
+        raise NIRError(f"node {name!r}: field v_threshold has shape {thr.shape}; the model has {lif.n} "
+                       "neurons/channels first")
+    thr = thr.reshape(lif.n, -1)
+    if np.any(thr != thr[:, :1]):
+        raise NIRError(f"node {name!r}: field v_threshold varies within a channel; STOP LIF has one per channel")
+    if isinstance(n, nir.IF):
+        alpha = np.ones(1)
+    else:
+        tau = np.asarray(n.tau, dtype=np.float64)
+        if tau.size == 0 or np.any(tau != tau.flat[0]):
+            raise NIRError(f"node {name!r}: field tau is not uniform; a STOP LIF layer has one leak")
+        alpha = decay_of_tau(tau.reshape(-1)[:1], dt, lif.alpha, name, "tau")
+    return {f"{name}.alpha": alpha, f"{name}.v_threshold": thr[:, 0]}
+
+
+def _stopnet_import(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, np.ndarray]:
+    """STOPNet parameters from its export (nodes named as in :func:`_stopnet`); parameter-free
+    spatial nodes are checked by the round trip."""
+    out: dict[str, np.ndarray] = {}
+    for i, block in enumerate(model.blocks):
+        out.update(_synapse_values(graph, f"blocks.{i}.syn", block.syn))
+        out.update(_stop_lif_values(graph, f"blocks.{i}.lif", block.lif, dt))
+    out.update(_synapse_values(graph, "readout", model.readout))
+    return out
+
+
+NIR_IMPORTERS.register("STOPNet", _stopnet_import)
+
+
+def leak_logit_of(alpha: np.ndarray, current: torch.Tensor) -> np.ndarray:
+    """A ``leak_logit`` (dtype of the model's ``current`` logit) with ``torch.sigmoid(leak_logit)
+    == alpha`` exactly, as STARALIFCell computes alpha. Several logits share one alpha (near
+    alpha = 1 hundreds: 1/(alpha(1-alpha)) logit ulps per alpha ulp), and NIR stores only alpha:
+    ``current`` wins if it is one (a template built like the exported model, initial logits
+    come back exactly), else the one nearest ``log(alpha) - log1p(-alpha)`` (a trained logit may
+    come back some ulps away, with the same alpha)."""
+    cur = _np(current)
+    a = torch.from_numpy(np.asarray(alpha, dtype=cur.dtype))
+    guess = (torch.log(a) - torch.log1p(-a)).numpy()
+    return preimage(lambda x: torch.sigmoid(torch.from_numpy(x)).numpy(), a.numpy(), guess, cur.dtype,
+                    prefer=cur, max_ulps=4096)
+
+
+def _star_import(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, np.ndarray]:
+    """STARRSNN parameters from its export (:func:`_star`). ``alif`` tau -> alpha -> leak_logit
+    (:func:`leak_logit_of`), tau_adapt -> rho, v_threshold; beta is exported as max(beta, 0): a
+    negative beta comes back as 0 (same forward); LI tau -> readout_kappa."""
+    from exporters.nir.extensions import ALIF, alif_params, extension_name, is_extension
+
+    cell, n_h = model.cell, model.n_hidden
+    node = _node(graph, "cell", (nir.NIRGraph,))
+    kind = extension_name(node, "cell") if is_extension(node) else "a plain subgraph"
+    if kind != ALIF:
+        raise NIRError(f"node 'cell' is {kind!r}; expected the zoo extension {ALIF!r}")
+    p = {k: _field(v, "cell", k, (n_h,)) for k, v in alif_params(node, "cell").items()
+         if k in ("tau", "tau_adapt", "v_threshold", "beta")}
+    if np.any(p["beta"] < 0):
+        raise NIRError("node 'cell': field beta must be >= 0 (the STAR cell uses max(beta, 0))")
+    alpha = decay_of_tau(p["tau"], dt, cell.alpha, "cell", "tau")
+    out = {"cell.leak_logit": leak_logit_of(alpha, cell.leak_logit), "cell.v_threshold": p["v_threshold"],
+           "cell.beta": p["beta"], "cell.rho": decay_of_tau(p["tau_adapt"], dt, cell.rho, "cell", "tau_adapt")}
+    out.update(_synapse_values(graph, "fc_in", model.fc_in))
+    out.update(_synapse_values(graph, "rec", model.rec))
+    out.update(_synapse_values(graph, "readout", model.readout))
+    if model.readout_mode == "li":
+        li = _node(graph, "li", (nir.LI,))
+        out["readout_kappa"] = decay_of_tau(_field(li.tau, "li", "tau", (model.n_outputs,)), dt, model.readout_kappa,
+                                            "li", "tau")
+    else:
+        _node(graph, "cell_v", (nir.NIRGraph,))
+    return out
+
+
+NIR_IMPORTERS.register("STARRSNN", _star_import)
