@@ -71,8 +71,8 @@ def graph_dt(graph: nir.NIRGraph) -> float:
 
 
 def _fields(n: nir.NIRNode) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v) for k, v in vars(n).items()
-            if isinstance(v, np.ndarray) and k not in ("input_type", "output_type")}
+    return {k: np.asarray(v) for k, v in vars(n).items()  # tuples too: nir.read turns them into arrays
+            if isinstance(v, (np.ndarray, tuple)) and k not in ("input_type", "output_type")}
 
 
 def _diff(want: nir.NIRGraph, got: nir.NIRGraph, prefix: str = "") -> str | None:
@@ -119,7 +119,8 @@ def load_from_nir(model: nn.Module, graph: nir.NIRGraph, source: str = "NIR grap
         with torch.no_grad():
             model.load_state_dict({k: torch.as_tensor(np.asarray(v, dtype=np.float64)).to(state[k].dtype)
                                    .reshape(state[k].shape) for k, v in values.items()}, strict=False)
-        diff = _diff(graph, to_nir(model, dt))
+        shape = getattr(graph.nodes.get("input"), "input_type", {}).get("input")  # convolutional nets need it
+        diff = _diff(graph, to_nir(model, dt, input_shape=None if shape is None else tuple(int(d) for d in shape)))
     except NIRError as exc:
         raise NIRError(f"{source}: {exc}") from None
     if diff:
