@@ -8,6 +8,13 @@ emulator run — with spikes ``[x > 0]`` whose backward is the surrogate ``grad`
 sigmoid). Trainable parameters are the descriptor's ``learn`` parameters (effective value:
 absolute value); the local Jacobians are computed by autograd through the step (exact for the
 step as written).
+
+The way back from NIR: :meth:`DescriptorCell.from_nir` (the effective values that write a given
+subgraph, via the descriptor's generic inverse) and :func:`raw_preimage` (the raw ``nn.Parameter``
+values whose ``effective()`` gives them; for any cell, e.g. the clamped time constants of the
+hand-written ones). A raw value whose effective value is clamped or takes an absolute value comes
+back as a preimage with the same effective value (the forward is identical), not necessarily
+as the same raw value.
 """
 from __future__ import annotations
 
@@ -18,7 +25,7 @@ import torch
 from torch import nn
 
 from zoo.neurons import registry
-from zoo.neurons.descriptor import NeuronDescriptor
+from zoo.neurons.descriptor import NeuronDescriptor, NeuronError, nearest_preimage
 from zoo.neurons.local_cell import LocalCell, LocalJacobians
 from zoo.neurons.surrogate import fast_sigmoid_grad, heaviside
 from zoo.numerics import Float
@@ -103,8 +110,53 @@ class DescriptorCell(LocalCell):
         psi[..., -1] = 1.0
         return LocalJacobians(J, b, c, psi)
 
+    def _nir_values(self, effective: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {**{k: np.full(self.n, v) for k, v in self.constants.items()}, **effective}
+
     def nir_node(self, dt: float) -> Any:
         """The neuron's NIR extension subgraph with this cell's effective parameters."""
-        vals = {**{k: np.full(self.n, v) for k, v in self.constants.items()},
-                **{k: t.detach().double().numpy() for k, t in zip(self.PARAMS, self.effective())}}
-        return self.desc.nir_node(dt=dt, **vals)
+        eff = {k: t.detach().double().numpy() for k, t in zip(self.PARAMS, self.effective())}
+        return self.desc.nir_node(dt=dt, **self._nir_values(eff))
+
+    def from_nir(self, node: Any, dt: float, name: str = "cell") -> tuple[np.ndarray, ...]:
+        """The effective values (``PARAMS`` order, float64 holding floats of this cell's dtype) for
+        which :meth:`nir_node` ``(dt)`` writes ``node`` exactly; the cell's constants (not
+        trainable: ``neuron_config``) must equal the subgraph's. Raises NeuronError naming ``name``."""
+        read = self.desc.nir_params(node, name)
+        for k, c in self.constants.items():
+            got = np.asarray(read.get(k, c), np.float64)
+            if not np.all(got == c):
+                raise NeuronError(f"node {name!r}: {self.desc.name} {k} is {np.unique(got)[:4].tolist()} in the "
+                                  f"graph; this cell's {k} is {c} (a constant: set it in neuron_config)")
+        if not self.PARAMS:
+            return ()
+        dtype = getattr(self, self.PARAMS[0]).detach().numpy().dtype
+        vals = self.desc.params_from_node(node, dt, self.PARAMS, self._nir_values({}), dtype, name)
+        return tuple(vals[k] for k in self.PARAMS)
+
+
+def raw_preimage(param: nn.Parameter, effective: Callable[[], torch.Tensor], target: np.ndarray, guess: np.ndarray,
+                 what: str) -> np.ndarray:
+    """Values of ``param`` (nearest ``guess`` on its dtype's float grid) for which ``effective()``
+    — the module's own forward code, e.g. ``lambda: cell.effective()[0]`` — equals ``target``
+    (float64) exactly, elementwise; ``param`` is restored afterwards. Raises NeuronError naming
+    ``what`` and the elements without a preimage (e.g. a value outside a clamp's range)."""
+    saved = param.detach().clone()
+    target = np.asarray(target, np.float64).ravel()
+
+    def match(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            param.copy_(torch.as_tensor(x).reshape(param.shape))
+            return effective().detach().cpu().double().numpy().ravel() == target
+
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x, ok = nearest_preimage(match, np.asarray(guess, np.float64).ravel(), saved.numpy().dtype)
+    finally:
+        with torch.no_grad():
+            param.copy_(saved)
+    if not ok.all():
+        bad = np.flatnonzero(~ok)[:8].tolist()
+        raise NeuronError(f"{what}: no value gives the effective value(s) {target[bad].tolist()} of element(s) {bad} "
+                          "(outside the range the parameter's clamp or transform reaches?)")
+    return x

@@ -21,12 +21,19 @@ process models, the emulator and the online rules need to know about one neuron 
                 bias_v, v_reset, reset, da, ja and input gain; such a neuron has no ``quantize``
                 (the LIF register quantiser applies) and its ``step`` is float only
 
+The exact inverse of ``nir_node`` is derived (:meth:`NeuronDescriptor.params_from_node`):
+``nir_params`` gives a first guess, then each parameter is the nearest float (of the model's
+dtype) for which ``nir_node`` writes the subgraph's fields bit for bit (:func:`nearest_preimage`),
+so a new neuron needs no inverse of its own.
+
 numpy + nir only (no torch, no Lava), so every back-end can import it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import numpy as np
 
 Step = Callable[[Any, Any, dict, dict, Any], Any]
 
@@ -81,3 +88,82 @@ class NeuronDescriptor:
     def init_state(self, zeros: Callable[[], Any]) -> dict[str, Any]:
         """All state variables at zero (``zeros()`` makes one array)."""
         return {k: zeros() for k in self.state}
+
+    def params_from_node(self, node: Any, dt: float, free: tuple[str, ...], fixed: dict[str, Any],
+                         dtype: Any = np.float64, name: str = "") -> dict[str, np.ndarray]:
+        """Values (n,) of the parameters ``free``, on the float grid of ``dtype``, for which
+        ``nir_node(dt=dt, **fixed, **values)`` writes ``node`` exactly (module docstring).
+
+        A parameter is solved from the fields that depend on it and on no unsolved parameter
+        (found by perturbing it), nearest the ``nir_params`` reading first. Raises NeuronError
+        naming the node, parameter and neurons when no float reproduces the fields."""
+        guess = self.nir_params(node, name)
+        vals = {k: np.asarray(guess[k], np.float64).ravel() for k in free}
+        target = node_fields(node)
+
+        def write(v: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return node_fields(self.nir_node(dt=dt, **fixed, **v))
+
+        base = write(vals)
+        missing = sorted(set(base) - set(target))
+        if missing:
+            raise NeuronError(f"node {name!r}: {self.name} subgraph lacks field(s) {missing}")
+        deps = {k: {f for f, a in write({**vals, k: vals[k] * (1 + 2.0 ** -10) + 2.0 ** -20}).items()
+                    if not np.array_equal(a, base[f])} for k in free}
+        todo = list(free)
+        while todo:
+            usable = {k: {f for f in deps[k] if not any(f in deps[j] for j in todo if j != k)} for k in todo}
+            ready = [k for k in todo if usable[k]]
+            if not ready:
+                raise NeuronError(f"node {name!r}: cannot solve {self.name} parameters {todo} from the subgraph "
+                                  "(no field depends on one of them alone)")
+            for k in ready:
+                def match(x: np.ndarray, k: str = k) -> np.ndarray:
+                    out = write({**vals, k: x})
+                    return np.all([same_per_neuron(out[f], target[f], x.size) for f in usable[k]], axis=0)
+                vals[k], ok = nearest_preimage(match, vals[k], dtype)
+                if not ok.all():
+                    raise NeuronError(f"node {name!r}: no {np.dtype(dtype).name} value of {self.name} parameter {k} "
+                                      f"writes the subgraph's {sorted(usable[k])} for neuron(s) "
+                                      f"{np.flatnonzero(~ok)[:8].tolist()}")
+                todo.remove(k)
+        return vals
+
+
+def node_fields(node: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """Every array field of a NIR node, or of the nodes of a subgraph (``sub.field``)."""
+    if hasattr(node, "nodes"):
+        return {f: a for k, sub in node.nodes.items() for f, a in node_fields(sub, f"{prefix}{k}.").items()}
+    return {prefix + k: np.asarray(v) for k, v in vars(node).items()
+            if isinstance(v, np.ndarray) and k not in ("input_type", "output_type")}
+
+
+def same_per_neuron(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """(n,) bool: neuron j's entries of ``a`` and ``b`` (leading axis n, or one shared value) are equal."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return np.zeros(n, bool)
+    eq = np.asarray(a == b)
+    return eq.reshape(n, -1).all(axis=1) if eq.ndim and eq.shape[0] == n else np.full(n, bool(eq.all()))
+
+
+def nearest_preimage(match: Callable[[np.ndarray], np.ndarray], guess: Any, dtype: Any = np.float64,
+                     max_ulps: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise the float ``x`` of ``dtype`` nearest ``guess`` with ``match(x)`` true (``x``
+    passed as float64), searching ``guess`` (rounded to dtype) and its neighbours up to
+    ``max_ulps`` floats of ``dtype`` away, nearest first. Returns (x as float64, found mask);
+    elements without a match keep the rounded guess. ``match`` must be elementwise."""
+    dtype = np.dtype(dtype)
+    x = np.atleast_1d(np.asarray(guess, np.float64)).astype(dtype)
+    found = np.asarray(match(x.astype(np.float64)), bool).copy()
+    for k in range(1, max_ulps + 1):
+        if found.all():
+            break
+        for direction in (np.inf, -np.inf):
+            cand = x.copy()
+            for _ in range(k):
+                cand = np.nextafter(cand, dtype.type(direction))
+            cand = np.where(found, x, cand)
+            hit = ~found & np.asarray(match(cand.astype(np.float64)), bool)
+            x[hit], found = cand[hit], found | hit
+    return x.astype(np.float64), found
