@@ -16,8 +16,11 @@ from its tau = dt/(1 - decay) exactly (the float of the model's dtype that the e
 formula maps onto the stored tau); BRF b_offset from damp = p(omega) - b_offset the same way;
 a descriptor neuron's values from its subgraph (:meth:`zoo.neurons.cell.DescriptorCell.from_nir`).
 The raw parameters are then solved through the model's own forward (``kappa()``,
-``cell.effective()``; :func:`zoo.neurons.cell.raw_preimage`). Not bit for bit, by construction
-(the forward parameters are): tau_out (kappa = exp(-1/|tau_out|): sign lost, and several float32
+``cell.effective()``; :func:`zoo.neurons.cell.raw_preimage`): where several raw values give the
+stored forward value, the template's own value wins when it is one (so a model's export loaded
+into a copy of it, as ``zoo train --backend lava-*`` does, comes back bit for bit), else the one
+nearest the closed-form inverse. Into another template, not bit for bit by construction (the
+forward parameters are): tau_out (kappa = exp(-1/|tau_out|): sign lost, and several float32
 tau_out per kappa), the ALIF / SE-adLIF time constants (exp(-1/tau): up to ~10^2 float32 tau per
 decay near tau = 300; a value outside its clamp comes back as the clamp bound), BRF omega and
 b_offset and descriptor parameters of a negative raw value (effective = |raw|), SE-adLIF a, b

@@ -13,8 +13,8 @@ The way back from NIR: :meth:`DescriptorCell.from_nir` (the effective values tha
 subgraph, via the descriptor's generic inverse) and :func:`raw_preimage` (the raw ``nn.Parameter``
 values whose ``effective()`` gives them; for any cell, e.g. the clamped time constants of the
 hand-written ones). A raw value whose effective value is clamped or takes an absolute value comes
-back as a preimage with the same effective value (the forward is identical), not necessarily
-as the same raw value.
+back as a preimage with the same effective value (the forward is identical): the template's own
+value where it is one, else the one nearest the closed-form inverse.
 """
 from __future__ import annotations
 
@@ -131,16 +131,19 @@ class DescriptorCell(LocalCell):
         if not self.PARAMS:
             return ()
         dtype = getattr(self, self.PARAMS[0]).detach().numpy().dtype
-        vals = self.desc.params_from_node(node, dt, self.PARAMS, self._nir_values({}), dtype, name)
+        own = {k: t.detach().double().numpy() for k, t in zip(self.PARAMS, self.effective())}
+        vals = self.desc.params_from_node(node, dt, self.PARAMS, self._nir_values({}), dtype, name, prefer=own)
         return tuple(vals[k] for k in self.PARAMS)
 
 
 def raw_preimage(param: nn.Parameter, effective: Callable[[], torch.Tensor], target: np.ndarray, guess: np.ndarray,
                  what: str) -> np.ndarray:
-    """Values of ``param`` (nearest ``guess`` on its dtype's float grid) for which ``effective()``
-    — the module's own forward code, e.g. ``lambda: cell.effective()[0]`` — equals ``target``
-    (float64) exactly, elementwise; ``param`` is restored afterwards. Raises NeuronError naming
-    ``what`` and the elements without a preimage (e.g. a value outside a clamp's range)."""
+    """Values of ``param`` for which ``effective()`` — the module's own forward code, e.g.
+    ``lambda: cell.effective()[0]`` — equals ``target`` (float64) exactly, elementwise: the value
+    ``param`` holds where it is one (so loading a model's own export into it changes nothing),
+    else the one nearest ``guess`` on its dtype's float grid; ``param`` is restored afterwards.
+    Raises NeuronError naming ``what`` and the elements without a preimage (e.g. a value outside
+    a clamp's range)."""
     saved = param.detach().clone()
     target = np.asarray(target, np.float64).ravel()
 
@@ -151,7 +154,8 @@ def raw_preimage(param: nn.Parameter, effective: Callable[[], torch.Tensor], tar
 
     try:
         with np.errstate(divide="ignore", invalid="ignore"):
-            x, ok = nearest_preimage(match, np.asarray(guess, np.float64).ravel(), saved.numpy().dtype)
+            x, ok = nearest_preimage(match, np.asarray(guess, np.float64).ravel(), saved.numpy().dtype,
+                                     prefer=saved.numpy().ravel())
     finally:
         with torch.no_grad():
             param.copy_(saved)

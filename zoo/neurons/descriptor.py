@@ -90,13 +90,15 @@ class NeuronDescriptor:
         return {k: zeros() for k in self.state}
 
     def params_from_node(self, node: Any, dt: float, free: tuple[str, ...], fixed: dict[str, Any],
-                         dtype: Any = np.float64, name: str = "") -> dict[str, np.ndarray]:
+                         dtype: Any = np.float64, name: str = "", prefer: dict[str, Any] | None = None
+                         ) -> dict[str, np.ndarray]:
         """Values (n,) of the parameters ``free``, on the float grid of ``dtype``, for which
         ``nir_node(dt=dt, **fixed, **values)`` writes ``node`` exactly (module docstring).
 
         A parameter is solved from the fields that depend on it and on no unsolved parameter
-        (found by perturbing it), nearest the ``nir_params`` reading first. Raises NeuronError
-        naming the node, parameter and neurons when no float reproduces the fields."""
+        (found by perturbing it): ``prefer[k]`` where it writes them, else the float nearest the
+        ``nir_params`` reading. Raises NeuronError naming the node, parameter and neurons when no
+        float reproduces the fields."""
         guess = self.nir_params(node, name)
         vals = {k: np.asarray(guess[k], np.float64).ravel() for k in free}
         target = node_fields(node)
@@ -121,7 +123,7 @@ class NeuronDescriptor:
                 def match(x: np.ndarray, k: str = k) -> np.ndarray:
                     out = write({**vals, k: x})
                     return np.all([same_per_neuron(out[f], target[f], x.size) for f in usable[k]], axis=0)
-                vals[k], ok = nearest_preimage(match, vals[k], dtype)
+                vals[k], ok = nearest_preimage(match, vals[k], dtype, prefer=(prefer or {}).get(k))
                 if not ok.all():
                     raise NeuronError(f"node {name!r}: no {np.dtype(dtype).name} value of {self.name} parameter {k} "
                                       f"writes the subgraph's {sorted(usable[k])} for neuron(s) "
@@ -148,14 +150,19 @@ def same_per_neuron(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
 
 
 def nearest_preimage(match: Callable[[np.ndarray], np.ndarray], guess: Any, dtype: Any = np.float64,
-                     max_ulps: int = 8) -> tuple[np.ndarray, np.ndarray]:
+                     max_ulps: int = 8, prefer: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Elementwise the float ``x`` of ``dtype`` nearest ``guess`` with ``match(x)`` true (``x``
     passed as float64), searching ``guess`` (rounded to dtype) and its neighbours up to
-    ``max_ulps`` floats of ``dtype`` away, nearest first. Returns (x as float64, found mask);
-    elements without a match keep the rounded guess. ``match`` must be elementwise."""
+    ``max_ulps`` floats of ``dtype`` away, nearest first; where ``prefer`` (e.g. the value a
+    template model already holds) matches, it wins. Returns (x as float64, found mask); elements
+    without a match keep the rounded guess. ``match`` must be elementwise."""
     dtype = np.dtype(dtype)
     x = np.atleast_1d(np.asarray(guess, np.float64)).astype(dtype)
     found = np.asarray(match(x.astype(np.float64)), bool).copy()
+    if prefer is not None:
+        p = np.broadcast_to(np.asarray(prefer, np.float64), x.shape).astype(dtype)
+        keep = np.asarray(match(p.astype(np.float64)), bool)
+        x, found = np.where(keep, p, x), found | keep
     for k in range(1, max_ulps + 1):
         if found.all():
             break
