@@ -153,7 +153,11 @@ def emulate(layers: list[OnlineLayer], schedule: Schedule, checkpoints: tuple[in
 
 def run_lava(layers: list[OnlineLayer], schedule: Schedule, checkpoints: tuple[int, ...] = ()) -> OnlineResult:
     """Run the schedule as Lava processes (one per layer) in one Lava runtime; parameters are
-    read from the processes' Vars at every checkpoint (the run pauses there)."""
+    read from the processes' Vars at every checkpoint (the run pauses there). The run is guarded
+    like inference runs (:func:`exporters.lava.session.lava_session`): channel segments are
+    ``/dev/shm/zoo_lava_<pid>_*``, unlinked when the run stops, and an exception, Ctrl-C or
+    SIGTERM tears the runtime down (workers killed, segments unlinked)."""
+    from exporters.lava.session import lava_session  # first: Lava's start-method fix and segment manager
     from lava.magma.core.run_conditions import RunSteps
     from lava.magma.core.run_configs import Loihi2SimCfg
     from lava.proc.io.sink import RingBuffer as Sink
@@ -166,31 +170,33 @@ def run_lava(layers: list[OnlineLayer], schedule: Schedule, checkpoints: tuple[i
     x = _encode_inputs(layers, schedule)
     learn, update = schedule.step_flags()
     T, total = schedule.steps, x.shape[0]
-    src = Source(data=(x.T.astype(np.int32) if fixed else x.T))
-    tgt = Source(data=schedule.targets.reshape(1, -1).astype(np.int32 if fixed else np.float64))
-    procs = [process_for(layer)(layer=layer, window=T, learn=learn, update=update, name=f"plastic{i}")
-             for i, layer in enumerate(layers)]
-    src.s_out.connect(procs[0].x_in)
-    for lo, hi in zip(procs, procs[1:]):
-        lo.y_out.connect(hi.x_in)
-        hi.g_out.connect(lo.g_in)
-    tgt.s_out.connect(procs[-1].t_in)
-    sink = Sink(shape=(layers[-1].n_out,), buffer=total)
-    procs[-1].y_out.connect(sink.a_in)
-
-    def read_params() -> dict[str, np.ndarray]:
-        cur = copy.deepcopy(layers)  # only the parameter arrays are taken from Lava
-        for layer, proc in zip(cur, procs):
-            for k, arr in layer.arrays().items():
-                arr[...] = getattr(proc, k).get()
-        return _params(cur)
-
     cfg = Loihi2SimCfg(select_tag="fixed_pt" if fixed else "floating_pt")
     stops = sorted({c for c in checkpoints if 0 < c * T < total} | {total // T})
     cps: dict[int, dict[str, np.ndarray]] = {0: _params(layers)} if 0 in checkpoints else {}
     t0 = time.time()
-    done = 0
-    try:
+    processes: list = []
+    with lava_session(processes):
+        src = Source(data=(x.T.astype(np.int32) if fixed else x.T))
+        processes.append(src)
+        tgt = Source(data=schedule.targets.reshape(1, -1).astype(np.int32 if fixed else np.float64))
+        procs = [process_for(layer)(layer=layer, window=T, learn=learn, update=update, name=f"plastic{i}")
+                 for i, layer in enumerate(layers)]
+        src.s_out.connect(procs[0].x_in)
+        for lo, hi in zip(procs, procs[1:]):
+            lo.y_out.connect(hi.x_in)
+            hi.g_out.connect(lo.g_in)
+        tgt.s_out.connect(procs[-1].t_in)
+        sink = Sink(shape=(layers[-1].n_out,), buffer=total)
+        procs[-1].y_out.connect(sink.a_in)
+
+        def read_params() -> dict[str, np.ndarray]:
+            cur = copy.deepcopy(layers)  # only the parameter arrays are taken from Lava
+            for layer, proc in zip(cur, procs):
+                for k, arr in layer.arrays().items():
+                    arr[...] = getattr(proc, k).get()
+            return _params(cur)
+
+        done = 0
         for c in stops:
             src.run(condition=RunSteps(num_steps=c * T - done), run_cfg=cfg)
             done = c * T
@@ -198,6 +204,5 @@ def run_lava(layers: list[OnlineLayer], schedule: Schedule, checkpoints: tuple[i
                 cps[c] = read_params()
         final = read_params()
         y = sink.data.get().T.reshape(total // T, T, -1)
-    finally:
-        src.stop()
+        src.stop()  # on any exception or interrupt, lava_session tears the run down instead
     return OnlineResult(y * _out_scale(layers), final, cps, time.time() - t0, total)
