@@ -68,6 +68,35 @@ def per_step_ce(outputs: np.ndarray, targets: np.ndarray) -> float:
     return float(np.mean(logz - y[np.arange(len(y)), targets[mask]]))
 
 
+def network_graph(recipe: dict[str, Any], model: torch.nn.Module, inputs: torch.Tensor, source: str) -> Any:
+    """The NIR graph of ``model`` as ``zoo export`` writes it (dt from the recipe, seconds)."""
+    from exporters.nir.export import to_nir
+    from exporters.nir.io import NIRError
+
+    if not recipe.get("dt"):
+        raise ZooError(f"{source}: training inside Lava goes through NIR and needs the recipe's dt (seconds)")
+    try:
+        return to_nir(model, float(recipe["dt"]), input_shape=tuple(int(d) for d in inputs.shape[2:]))
+    except NIRError as exc:
+        raise ZooError(f"{source}: {exc}") from None
+
+
+def learned_graph(recipe: dict[str, Any], model: torch.nn.Module, inputs: torch.Tensor, source: str) -> Any:
+    """The NIR graph of the trained ``model``, checked to load back into a copy of it exactly
+    (:func:`exporters.nir.model_import.load_from_nir`): the learned parameters round-trip."""
+    import copy
+
+    from exporters.nir.io import NIRError
+    from exporters.nir.model_import import load_from_nir
+
+    graph = network_graph(recipe, model, inputs, source)
+    try:
+        load_from_nir(copy.deepcopy(model), graph, f"{source}: learned network")
+    except NIRError as exc:
+        raise ZooError(str(exc)) from None
+    return graph
+
+
 def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, task: Any, task_cfg: dict[str, Any],
                   inputs: torch.Tensor, targets: torch.Tensor, orders: list[torch.Tensor], batch_size: int,
                   learn: dict[str, Any], seed: int, evals_per_epoch: int = 1, test_samples: int | None = None,
@@ -79,7 +108,7 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     metric once after training, both inside the backend. ``learn``: the [learning] table without
     rule, epochs, batch_size and train_samples."""
     from exporters.lava.plastic import run as plastic_run
-    from exporters.lava.plastic.rules import RULE_OPTIONS, plastic_layers, update_every_step
+    from exporters.lava.plastic.rules import plastic_pass, update_every_step
 
     if backend not in BACKENDS:
         raise ZooError(f"unknown training backend {backend!r}; choose torch or one of {', '.join(BACKENDS)}")
@@ -92,8 +121,9 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
     x_test, y_test = (x_eval, y_eval) if split == "test" else task.load("test", n=test_samples, **task_cfg)
     tr_targets, ev_targets = step_targets(task.name, targets, steps), step_targets(task.name, y_eval, steps)
     learn = with_label_steps(rule, learn, tr_targets, source)
-    try:
-        layers = plastic_layers(rule, model, steps, learn, fixed, seed, recipe.get("lava_fixed"), source)
+    graph = network_graph(recipe, model, inputs, source)
+    try:  # the plastic layers come from the NIR graph `zoo export` writes (the plastic pass)
+        layers = plastic_pass(graph, rule, model, steps, learn, fixed, seed, recipe.get("lava_fixed"), source)
     except ValueError as exc:
         raise ZooError(str(exc)) from None
     per_step = update_every_step(rule, learn)
@@ -141,6 +171,7 @@ def train_plastic(recipe: dict[str, Any], backend: str, model: torch.nn.Module, 
         raise ZooError(f"{rule} in {backend}: parameters {unknown} are not in the model's state_dict")
     model.load_state_dict({k: torch.as_tensor(np.asarray(v), dtype=state[k].dtype).reshape(state[k].shape)
                            for k, v in res.params.items()}, strict=False)
+    learned_graph(recipe, model, inputs, source)  # the learned network exports to NIR and reads back exactly
     info = {"backend": backend, "seconds": round(res.seconds, 1), "steps": res.steps,
             "seconds_per_step": res.seconds / max(res.steps, 1), "test_samples": len(x_test),
             "fixed": recipe.get("lava_fixed", {}) if fixed else None}

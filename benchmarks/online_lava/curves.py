@@ -3,6 +3,11 @@
 weight widths; plus the cost of a training step in each.
 
     python -m benchmarks.online_lava.curves [--recipe recipes/stop-digits-fc-online.toml]
+    python -m benchmarks.online_lava.curves --recipe ... --reproduce   # re-run the curves, compare
+
+``--reproduce`` re-runs only the learning curves (torch, Lava float, Lava fixed, emulator fixed)
+with the current code and compares every history point and final metric with the stored results
+file (exit status 1 if any differs); the report goes to ``results/<name>.reproduce.txt``.
 
 Every backend starts from the same initial parameters and sees the same sample order
 (``zoo.train``); the test split is measured ``--evals-per-epoch`` times per epoch in the backend
@@ -75,8 +80,9 @@ def divergence(recipe: dict, every: int, epochs: int) -> list[list[float]]:
     """[[samples seen, max |parameter difference|], ...] between the torch learner (float64) and
     the float plastic layers (Lava float's arithmetic, run by the emulator) on the same samples:
     how fast float64 rounding-order differences grow during training."""
-    from exporters.lava.plastic.rules import plastic_layers, update_every_step
+    from exporters.lava.plastic.rules import plastic_pass, update_every_step
     from exporters.lava.plastic.run import Schedule, emulate
+    from exporters.nir.export import to_nir
     from zoo.learning import make_learner
     from zoo.registry import get_entry
     from zoo.tasks import get_task
@@ -95,8 +101,8 @@ def divergence(recipe: dict, every: int, epochs: int) -> list[list[float]]:
     model = get_entry(recipe["model"]).builder(**recipe.get("model_config", {})).double()
     steps = int(x.shape[1])
     targets = step_targets(task.name, y, steps)
-    layers = plastic_layers(rule, copy.deepcopy(model), steps, with_label_steps(rule, learn, targets, "recipe"), False,
-                            int(recipe.get("seed", 0)))
+    layers = plastic_pass(to_nir(model, float(recipe["dt"])), rule, model, steps,
+                          with_label_steps(rule, learn, targets, "recipe"), False, int(recipe.get("seed", 0)))
     cps = tuple(range(0, len(idx) + 1, every))
     sched = Schedule(x.numpy()[idx], targets[idx], np.ones(len(idx), bool), batch,
                      update_every_step=update_every_step(rule, learn))
@@ -114,6 +120,28 @@ def divergence(recipe: dict, every: int, epochs: int) -> list[list[float]]:
     return out
 
 
+def reproduce(recipe: dict, evals: int, test_samples: int | None) -> int:
+    """Re-run the stored backends' curves; write and print a comparison; 0 if all are identical."""
+    import json
+
+    stored = json.loads((RESULTS / f"{recipe['name']}.json").read_text())
+    lines = [f"# {recipe['name']}: stored curves re-run with the current code", "",
+             "| backend | history points | identical | final stored | final now |", "| --- | --- | --- | --- | --- |"]
+    same = True
+    for backend in ("torch", "lava-float", "lava-fixed", "emulator-fixed"):
+        print(f"re-running {backend} ...", flush=True)
+        now = run(recipe, backend, evals, test_samples)
+        old = stored["curves"][backend]
+        ok = now["history"] == old["history"] and now["test"] == old["test"]
+        same &= ok
+        key = next(iter(old["test"]))
+        lines.append(f"| {backend} | {len(old['history'])} | {ok} | {old['test'][key]:.4f} | {now['test'][key]:.4f} |")
+    text = "\n".join(lines)
+    (RESULTS / f"{recipe['name']}.reproduce.txt").write_text(text + "\n")
+    print(text)
+    return 0 if same else 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--recipe", default="recipes/stop-digits-fc-online.toml")
@@ -127,8 +155,12 @@ def main() -> None:
     ap.add_argument("--divergence-every", type=int, default=400, help="samples between parameter comparisons")
     ap.add_argument("--divergence-only", action="store_true",
                     help="recompute only the divergence table of an existing results file")
+    ap.add_argument("--reproduce", action="store_true",
+                    help="re-run the learning curves and compare them with the stored results file")
     args = ap.parse_args()
     recipe = load_recipe(args.recipe)
+    if args.reproduce:
+        raise SystemExit(reproduce(recipe, args.evals_per_epoch, args.test_samples))
     if args.divergence_only:
         import json
 

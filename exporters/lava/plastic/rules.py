@@ -1,5 +1,13 @@
 """Which recipe learning rules run inside Lava, and how a recipe's ``[learning]`` table maps to
-plastic layers.
+plastic layers: the plastic pass.
+
+:func:`plastic_pass` builds the plastic layers of the network a NIR graph describes (the graph
+``zoo export`` writes, with dt in its metadata), the learning rule and its metadata: the
+graph's parameter values are loaded into a freshly built ``template`` of the recipe's model
+(:func:`exporters.nir.model_import.load_from_nir`, which checks that the graph is exactly an
+export of that model), and the rule's layer builder reads them from there. So the network that
+learns in Lava is the one ``zoo export`` writes, and the learned parameters (returned under the
+model's ``state_dict`` names, i.e. the NIR node names plus the field) export back to NIR.
 
 ``PLASTIC_RULES``: rule name -> "module:function" building the layer chain
 ``fn(model, steps, lr, fixed, seed, **options) -> list[OnlineLayer]`` (head last). A rule runs
@@ -13,10 +21,14 @@ unsupported key. :func:`update_every_step` tells whether a rule updates after ev
 """
 from __future__ import annotations
 
+import copy
 import importlib
-from typing import Any
+from typing import Any, Callable
+
+import nir
 
 from exporters.lava.plastic.layer import OnlineLayer
+from exporters.nir.io import NIRError
 
 PLASTIC_RULES: dict[str, str] = {
     "stop": "exporters.lava.plastic.stop:stop_layers",
@@ -53,6 +65,17 @@ def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], 
                    fixed_options: dict[str, Any] | None = None, source: str = "recipe") -> list[OnlineLayer]:
     """Layers of ``model`` that learn with ``rule`` inside Lava; ``learning`` is the recipe's
     ``[learning]`` table without rule/epochs/batch_size/train_samples. Errors name the key."""
+    build = rule_builder(rule, learning, fixed, seed, fixed_options, source)
+    try:
+        return build(model, steps)
+    except (ValueError, NotImplementedError) as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+def rule_builder(rule: str, learning: dict[str, Any], fixed: bool, seed: int = 0,
+                 fixed_options: dict[str, Any] | None = None, source: str = "recipe") -> Callable[[Any, int], list]:
+    """Check ``rule`` and its ``[learning]`` / ``[lava_fixed]`` tables (errors name the key) and
+    return ``build(model, steps) -> layers`` with them bound."""
     if rule not in PLASTIC_RULES:
         raise ValueError(f"{source}: rule {rule!r} does not run inside Lava; rules that do: "
                          f"{', '.join(sorted(PLASTIC_RULES))}")
@@ -82,7 +105,26 @@ def plastic_layers(rule: str, model: Any, steps: int, learning: dict[str, Any], 
         learning.pop(key, None)
     module, fn = PLASTIC_RULES[rule].split(":")
     build = getattr(importlib.import_module(module), fn)
+    options = {**learning, **(fixed_options if fixed else {})}
+    return lambda model, steps: build(model, steps, lr, fixed=fixed, seed=seed, **options)
+
+
+def plastic_pass(graph: nir.NIRGraph, rule: str, template: Any, steps: int, learning: dict[str, Any], fixed: bool,
+                 seed: int = 0, fixed_options: dict[str, Any] | None = None, source: str = "recipe"
+                 ) -> list[OnlineLayer]:
+    """The plastic layers (head last) that learn ``graph`` with ``rule`` inside Lava.
+
+    ``graph``: a zoo NIR graph (dt in its metadata); ``template``: a model built from the
+    recipe's builder and ``model_config`` (class, sizes and training-only settings; it is copied,
+    its parameter values are replaced by the graph's). Other arguments as :func:`plastic_layers`.
+    Errors are ``ValueError`` naming ``source`` (and the node, for a graph that does not fit)."""
+    from exporters.nir.model_import import load_from_nir
+
+    build = rule_builder(rule, learning, fixed, seed, fixed_options, source)  # the recipe's errors first
     try:
-        return build(model, steps, lr, fixed=fixed, seed=seed, **learning, **(fixed_options if fixed else {}))
+        model = load_from_nir(copy.deepcopy(template), graph, f"{source}: NIR graph")
+        return build(model, steps)
+    except NIRError as exc:
+        raise ValueError(str(exc)) from None
     except (ValueError, NotImplementedError) as exc:
         raise ValueError(f"{source}: {exc}") from None
