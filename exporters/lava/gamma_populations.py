@@ -119,4 +119,4 @@ def _sigma_delta_spec(name: str, node: nir.NIRGraph, dt: float, latency: int) ->
 register_kind(PopulationKind(LI_CHAIN, ("b", "v", "acc"), _chain_step, _chain_quantize,
                              "exporters.lava.procs.neuron:NeuronPopulation", graded=True, generic=True))
 register_kind(PopulationKind(SIGMA_DELTA, ("v", "r", "q"), _sigma_delta_step, _sigma_delta_quantize,
-                             "exporters.lava.procs.neuron:NeuronPopulation", graded=True, generic=True))
+                             "exporters.lava.procs.neuron:NeuronPopulation", graded=True, generic=True, deltas=True))

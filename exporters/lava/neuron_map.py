@@ -11,6 +11,8 @@ Neuron mapping (forward Euler, step dt):
   zoo alif:  as LIF, plus da = dt/tau_adapt, ja = beta*da*r_adapt (adaptive threshold)
 (the leak registers dv, g, bias_v of the family: :func:`zoo.neurons.lif.euler_registers`)
 where c is the summed Affine bias reaching the population; g scales the incoming weight rows.
+Where c goes is the spec's ``bias_register`` ("u" for CubaLIF/CubaLI, "v" otherwise), applied by
+the compiler pass :func:`exporters.lava.passes.attach_bias`.
 """
 from __future__ import annotations
 
@@ -41,7 +43,8 @@ def neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple[
         return NeuronSpec(name, n, one, one.copy(), thr, np.zeros(n), np.zeros(n), np.zeros(n), "zero", True,
                           latency, "Threshold"), one
     spiking = isinstance(node, (nir.LIF, nir.IF, nir.CubaLIF))
-    if isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+    current = isinstance(node, (nir.CubaLIF, nir.CubaLI))  # input through a current register u: bias on u
+    if current:
         tau_syn, tau_mem = arr("tau_syn"), arr("tau_mem")
         du = dt / tau_syn
         dv, gain, bias_v = euler_registers(tau_mem, arr("r"), arr("v_leak"), dt)
@@ -62,7 +65,7 @@ def neuron_spec(name: str, node: nir.NIRNode, dt: float, latency: int) -> tuple[
     v_reset = arr("v_reset") if spiking else np.zeros(n)
     reset = reset_mode(node, name) if spiking else "none"
     return NeuronSpec(name, n, du, dv, vth, np.zeros(n), bias_v, v_reset, reset, spiking, latency,
-                      type(node).__name__), gain
+                      type(node).__name__, bias_register="u" if current else "v"), gain
 
 
 def delayed_bias(name: str, spec: NeuronSpec, b: np.ndarray) -> None:

@@ -27,7 +27,7 @@ import nir
 import numpy as np
 
 from exporters.lava.specs import NeuronSpec
-from exporters.nir.extensions import UnknownName
+from exporters.nir.extensions import UnknownName, extension_name, is_extension
 from exporters.nir.io import NIRError
 from zoo.neurons import registry as neurons
 from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
@@ -46,7 +46,9 @@ class PopulationKind:
     ``quantize(spec, scale) -> (int params, notes)`` at state scale S (threshold units x S x 64).
     ``process`` is "module:Class" of a :class:`~exporters.lava.procs.windowed.WindowedPopulation`.
     ``graded`` kinds send graded messages to other populations; in fixed point the quantiser
-    sets ``params["msg_shift"]`` = k (one message unit = 2^k state units)."""
+    sets ``params["msg_shift"]`` = k (one message unit = 2^k state units). ``deltas`` kinds send
+    changes of a reconstruction (sigma-delta): only an LI chain sums them back (the compiler
+    refuses other receivers and makes a chain fed by them accumulate)."""
 
     name: str
     state: tuple[str, ...]
@@ -55,6 +57,7 @@ class PopulationKind:
     process: str
     graded: bool = False  # v_out carries graded messages (fixed point: state >> params["msg_shift"])
     generic: bool = False  # runs on the generic NeuronPopulation (a descriptor neuron)
+    deltas: bool = False  # v_out sends changes of a reconstruction: a receiver must sum them (an LI chain)
 
     def process_class(self):
         module, cls = self.process.split(":")
@@ -170,6 +173,14 @@ def custom_kind(spec: NeuronSpec) -> PopulationKind | None:
     return KINDS[spec.kind] if spec.kind in KINDS else None
 
 
+def sends_deltas(node: nir.NIRNode | None) -> bool:
+    """True when ``node`` is a zoo extension whose population kind sends deltas (``PopulationKind.deltas``)."""
+    if node is None or not is_extension(node):
+        return False
+    ext = extension_name(node)
+    return ext in KINDS and KINDS[ext].deltas
+
+
 def spec_for_extension(name: str, node: nir.NIRGraph, ext: str, dt: float, latency: int
                        ) -> tuple[NeuronSpec, np.ndarray]:
     if ext not in SPECS:
@@ -178,4 +189,4 @@ def spec_for_extension(name: str, node: nir.NIRGraph, ext: str, dt: float, laten
 
 
 __all__: list[Any] = ["KINDS", "PopulationKind", "SPECS", "custom_kind", "register_kind", "register_spec",
-                      "spec_for_extension"]
+                      "sends_deltas", "spec_for_extension"]

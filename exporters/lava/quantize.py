@@ -11,6 +11,9 @@ above threshold within 24 bits) and the bias within 13-bit mantissa << 7; non-sp
 populations and readouts use e = 0; S is lowered (fewer weight bits, reported) if the threshold
 or bias still does not fit.
 Dequantisation: voltage = v_int / (64*S); readout Dense value = a_int / S.
+The scale and the weights are chosen the same way for every population; its registers are then
+quantised by its kind: the LIF/ALIF registers above (:func:`quantize_lif`) or a custom kind's
+own ``PopulationKind.quantize`` (:func:`quantize_kind`).
 Convolution stages (:class:`ConvSpec`): the last op's kernel is quantised like a Dense matrix
 (same S and e for the population); ops before it (a pool's sum, or a kernel of a conv -> conv
 chain) become 8-bit integers of their own (exactly, when already integers) whose scale is folded
@@ -25,8 +28,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from exporters.lava.conv import ConvOp
-from exporters.lava.plan import OUTPUT, ConvSpec, DenseSpec, NeuronSpec, Plan
-from exporters.lava.populations import custom_kind
+from exporters.lava.populations import PopulationKind, custom_kind
+from exporters.lava.specs import INPUT, OUTPUT, ConvSpec, DenseSpec, NeuronSpec, Plan
 from exporters.nir.io import NIRError
 
 VTH_MAX = 2 ** 17 - 1
@@ -44,9 +47,9 @@ class QuantReport:
     max_abs_weight_error: float = 0.0  # in float weight units
     weights_saturated: int = 0
     weights_zeroed: int = 0  # nonzero float weights that became 0
-    vth_rel_error: float = 0.0
-    decay_abs_error: float = 0.0
-    bias_abs_error: float = 0.0
+    vth_rel_error: float = 0.0  # the float threshold rounded at the population scale S
+    decay_abs_error: float | None = 0.0  # LIF/ALIF decay registers (None: a custom kind, see its notes)
+    bias_abs_error: float | None = 0.0  # LIF/ALIF bias registers (None: a custom kind, see its notes)
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -58,7 +61,7 @@ class FixedPlan:
     """Integer parameters for every stage plus the scales needed to read values back."""
 
     plan: Plan
-    neurons: dict[str, NeuronSpec]  # integer-valued arrays
+    neurons: dict[str, NeuronSpec]  # integer registers (LIF/ALIF) or integer params (a custom kind)
     weights: dict[str, np.ndarray]  # Dense name -> int weights
     weight_exp: dict[str, int]
     scale: dict[str, float]  # population or readout Dense -> S
@@ -146,16 +149,94 @@ def split_weights(d: DenseSpec, w: np.ndarray, s: float, e: int, q: np.ndarray) 
     return replace(d, name=d.name + "+lo", weight=resid / s), lo, e_lo
 
 
+def population_scale(name: str, spec: NeuronSpec, wmax: float, calibration: dict[str, float] | None,
+                     rep: QuantReport) -> tuple[float, int]:
+    """(S, e) of one population, any kind: S = 254*2^e / max|W| with the largest e in 0..7 that
+    keeps vth*S*4 and bias*S*64 in range (spiking; e = 0 otherwise), lowered to fit the 17-bit
+    threshold, the calibrated 24-bit state (headroom 1.5x; e then shifts the sum instead) and the
+    13-bit bias mantissa; each limit is noted in ``rep``."""
+    e = 0
+    bmax = float(np.abs(spec.bias_v).max())
+    if spec.spiking:
+        if np.any(spec.vth <= 0):
+            raise NIRError(f"node {name!r}: fixed point needs v_threshold > 0 (Loihi vth is unsigned)")
+        vmax = float(spec.vth.max())
+        while e < 7 and vmax * 254 * 2 ** (e + 1) / wmax * 4 <= VTH_MAX \
+                and bmax * 254 * 2 ** (e + 1) / wmax * 64 <= BIAS_MAX:
+            e += 1
+        s = 254 * 2 ** e / wmax
+        if vmax * s > VTH_MAX:
+            s = VTH_MAX / vmax
+            rep.notes.append("scale limited by the 17-bit threshold: weights use fewer than 8 bits")
+    else:
+        s = 254 / wmax
+    xmax = (calibration or {}).get(name, 0.0)  # max |u|, |v| (or custom state) of a float run
+    if xmax > 0 and s > (2 ** 23 - 1) / (64 * 1.5 * xmax):
+        s = (2 ** 23 - 1) / (64 * 1.5 * xmax)
+        e = int(np.ceil(np.log2(wmax * s / 254)))  # keep 8-bit weights: shift the sum instead
+        e = max(-7, min(7, e))
+        rep.notes.append(f"scale capped by the calibrated state range (max |state| = {xmax:.3g}); "
+                         f"weight_exp {e}")
+    if bmax * s * 64 > BIAS_MAX:
+        s = BIAS_MAX / (64 * bmax)
+        rep.notes.append("scale limited by the 13-bit bias mantissa: weights use fewer than 8 bits")
+    rep.scale, rep.weight_exp = s, e
+    if spec.spiking:  # the float threshold at S (a custom kind may hold its own threshold more finely)
+        rep.vth_rel_error = float(np.abs(np.round(spec.vth * s) / s - spec.vth).max() / np.abs(spec.vth).max())
+    return s, e
+
+
+def quantize_lif(spec: NeuronSpec, s: float, rep: QuantReport) -> NeuronSpec:
+    """The LIF/ALIF population (ZooNeuron) at scale S: its integer registers du = round(4096 du) - 1
+    (Lava's +1 offset), dv = round(4096 dv), vth = round(vth S) (0 when not spiking), bias_v as
+    mant << exp (:func:`split_bias`), bias_u, v_reset, ja = round(x S 64), da = round(4096 da)."""
+    name = spec.name
+    du = np.round(spec.du * 4096).astype(np.int64) - 1
+    dv = np.round(spec.dv * 4096).astype(np.int64)
+    if np.any(du < 0):
+        raise NIRError(f"node {name!r}: current decay dt/tau_syn < 1/4096 is not representable (du register)")
+    rep.decay_abs_error = float(max(np.abs((du + 1) / 4096 - spec.du).max(), np.abs(dv / 4096 - spec.dv).max()))
+    vth = np.round(spec.vth * s).astype(np.int64) if spec.spiking else np.zeros(spec.n, dtype=np.int64)
+    bias_v = split_bias(spec.bias_v * s * 64, name)
+    bias_u = np.round(spec.bias_u * s * 64).astype(np.int64)
+    rep.bias_abs_error = float(max(np.abs(bias_v / (s * 64) - spec.bias_v).max(),
+                                   np.abs(bias_u / (s * 64) - spec.bias_u).max()))
+    v_reset = np.round(spec.v_reset * s * 64).astype(np.int64)
+    da = np.round(spec.da * 4096).astype(np.int64)
+    ja = np.round(spec.ja * s * 64).astype(np.int64)
+    rep.decay_abs_error = max(rep.decay_abs_error, float(np.abs(da / 4096 - spec.da).max()))
+    return replace(spec, du=du, dv=dv, vth=vth, bias_u=bias_u, bias_v=bias_v, v_reset=v_reset, da=da, ja=ja)
+
+
+def quantize_kind(kind: PopulationKind, spec: NeuronSpec, s: float, rep: QuantReport, xmax: float
+                  ) -> tuple[NeuronSpec, float | None]:
+    """A custom population kind at scale S: its own ``kind.quantize`` sets its integer params (the
+    LIF-shaped fields of its spec are not used by its process and stay as compiled). Graded kinds
+    send 16-bit messages of 2^k state units (k = ``params["msg_shift"]``, from the calibrated
+    state range ``xmax``; 8 without one); returns the spec and the float value of one message unit."""
+    params, notes = kind.quantize(spec, s)
+    rep.notes.extend(notes)
+    rep.decay_abs_error = rep.bias_abs_error = None  # no LIF registers: the kind's own formats, in its notes
+    unit = None
+    if kind.graded:
+        k = int(max(0, np.ceil(np.log2(1.5 * xmax * s * 64 + 1)) - 15)) if xmax > 0 else 8
+        params["msg_shift"] = k
+        unit = 2.0 ** k / (64 * s)
+    return replace(spec, params=params), unit
+
+
 def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, float] | None = None,
                   split: bool = False) -> FixedPlan:
-    """Quantise every population and Dense stage of ``plan``. ``split``: every Dense into a
-    population gets a second 8-bit Dense with the rounding residual (``split_weights``): about
-    15-bit weights for twice the synapses (the returned ``FixedPlan.plan`` lists the extra
-    stages right after their first halves). With ``input_frac_bits`` = k,
-    graded inputs arrive as integers x*2^k and the input Dense uses weight_exp e - k (Lava's
-    arithmetic right shift, i.e. floor). ``calibration`` (population -> max |state| in float
-    units, e.g. ``RunResult.state_max`` of a float run) caps the scale of populations without a
-    threshold so their 24-bit state does not saturate (headroom 1.5x)."""
+    """Quantise every population and Dense stage of ``plan``: per population (in plan order) the
+    scale (:func:`population_scale`), its incoming weights, then its registers by its kind
+    (:func:`quantize_lif` or :func:`quantize_kind`); then the readout stages. ``split``: every
+    Dense into a population gets a second 8-bit Dense with the rounding residual
+    (``split_weights``): about 15-bit weights for twice the synapses (the returned
+    ``FixedPlan.plan`` lists the extra stages right after their first halves). With
+    ``input_frac_bits`` = k, graded inputs arrive as integers x*2^k and the input Dense uses
+    weight_exp e - k (Lava's arithmetic right shift, i.e. floor). ``calibration`` (population ->
+    max |state| in float units, e.g. ``RunResult.state_max`` of a float run) caps the scale of
+    populations without a threshold so their 24-bit state does not saturate (headroom 1.5x)."""
     _check_finite_plan(plan, calibration)
     weights, wexp, scale, report, msg_unit = {}, {}, {}, {}, {}
     neurons = {}
@@ -179,80 +260,32 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
         wmax = max((float(np.abs(effective(d)).max()) for d in incoming if effective(d).size), default=0.0)
         if wmax == 0:
             raise NIRError(f"node {name!r}: all incoming weights are zero; nothing to quantise against")
-        e = 0
-        bmax = float(np.abs(spec.bias_v).max())
-        if spec.spiking:
-            if np.any(spec.vth <= 0):
-                raise NIRError(f"node {name!r}: fixed point needs v_threshold > 0 (Loihi vth is unsigned)")
-            vmax = float(spec.vth.max())
-            while e < 7 and vmax * 254 * 2 ** (e + 1) / wmax * 4 <= VTH_MAX \
-                    and bmax * 254 * 2 ** (e + 1) / wmax * 64 <= BIAS_MAX:
-                e += 1
-            s = 254 * 2 ** e / wmax
-            if vmax * s > VTH_MAX:
-                s = VTH_MAX / vmax
-                rep.notes.append("scale limited by the 17-bit threshold: weights use fewer than 8 bits")
-        else:
-            s = 254 / wmax
-        xmax = (calibration or {}).get(name, 0.0)  # max |u|, |v| (or custom state) of a float run
-        if xmax > 0 and s > (2 ** 23 - 1) / (64 * 1.5 * xmax):
-            s = (2 ** 23 - 1) / (64 * 1.5 * xmax)
-            e = int(np.ceil(np.log2(wmax * s / 254)))  # keep 8-bit weights: shift the sum instead
-            e = max(-7, min(7, e))
-            rep.notes.append(f"scale capped by the calibrated state range (max |state| = {xmax:.3g}); "
-                             f"weight_exp {e}")
-        if bmax * s * 64 > BIAS_MAX:
-            s = BIAS_MAX / (64 * bmax)
-            rep.notes.append("scale limited by the 13-bit bias mantissa: weights use fewer than 8 bits")
-        rep.scale, rep.weight_exp = s, e
+        s, e = population_scale(name, spec, wmax, calibration, rep)
         for d in incoming:
             weights[d.name] = quantize_weights(effective(d), s, e, name, rep)
-            wexp[d.name] = e - (input_frac_bits if d.src == "__input__" else 0)
+            wexp[d.name] = e - (input_frac_bits if d.src == INPUT else 0)
             if split and isinstance(d, ConvSpec):
                 rep.notes.append(f"{d.name}: convolution stage not split (one 8-bit kernel)")
             elif split and not (d.src in plan.neurons and d.graded(plan.neurons)):
                 lo_spec, lo, e_lo = split_weights(d, effective(d), s, e, weights[d.name])
-                weights[lo_spec.name], wexp[lo_spec.name] = lo, e_lo - (input_frac_bits if d.src == "__input__" else 0)
+                weights[lo_spec.name], wexp[lo_spec.name] = lo, e_lo - (input_frac_bits if d.src == INPUT else 0)
                 extra[d.name] = lo_spec
                 err = np.abs((weights[d.name] * 2.0 ** e + lo * 2.0 ** e_lo) / s - effective(d)).max()
                 rep.max_abs_weight_error = float(err)
                 rep.weights_zeroed = int(((weights[d.name] == 0) & (lo == 0) & (d.weight != 0)).sum())
                 rep.notes.append(f"{d.name}: split into two 8-bit Dense stages (exponents {e} and {e_lo})")
-        du = np.round(spec.du * 4096).astype(np.int64) - 1
-        dv = np.round(spec.dv * 4096).astype(np.int64)
-        if np.any(du < 0):
-            raise NIRError(f"node {name!r}: current decay dt/tau_syn < 1/4096 is not representable (du register)")
-        rep.decay_abs_error = float(max(np.abs((du + 1) / 4096 - spec.du).max(), np.abs(dv / 4096 - spec.dv).max()))
-        if spec.spiking:
-            vth = np.round(spec.vth * s).astype(np.int64)
-            rep.vth_rel_error = float(np.abs(vth / s - spec.vth).max() / np.abs(spec.vth).max())
-        else:
-            vth = np.zeros(spec.n, dtype=np.int64)
-        bias_v = split_bias(spec.bias_v * s * 64, name)
-        bias_u = np.round(spec.bias_u * s * 64).astype(np.int64)
-        rep.bias_abs_error = float(max(np.abs(bias_v / (s * 64) - spec.bias_v).max(),
-                                       np.abs(bias_u / (s * 64) - spec.bias_u).max()))
-        v_reset = np.round(spec.v_reset * s * 64).astype(np.int64)
-        da = np.round(spec.da * 4096).astype(np.int64)
-        ja = np.round(spec.ja * s * 64).astype(np.int64)
-        rep.decay_abs_error = max(rep.decay_abs_error, float(np.abs(da / 4096 - spec.da).max()))
-        params = spec.params
         kind = custom_kind(spec)
-        if kind is not None:
-            params, notes = kind.quantize(spec, s)
-            rep.notes.extend(notes)
-            if kind.graded:  # messages: 16-bit signed, one unit = 2^k state units
-                xmax = (calibration or {}).get(name, 0.0)
-                k = int(max(0, np.ceil(np.log2(1.5 * xmax * s * 64 + 1)) - 15)) if xmax > 0 else 8
-                params["msg_shift"] = k
-                msg_unit[name] = 2.0 ** k / (64 * s)
-        neurons[name] = replace(spec, du=du, dv=dv, vth=vth, bias_u=bias_u, bias_v=bias_v, v_reset=v_reset, da=da,
-                                ja=ja, params=params)
+        if kind is None:
+            neurons[name] = quantize_lif(spec, s, rep)
+        else:
+            neurons[name], unit = quantize_kind(kind, spec, s, rep, (calibration or {}).get(name, 0.0))
+            if unit is not None:
+                msg_unit[name] = unit
         scale[name] = s
         report[name] = rep
     host = None
     for d in plan.denses:
-        if d.dst == OUTPUT and d.src != "__input__" and d.graded(plan.neurons):
+        if d.dst == OUTPUT and d.src != INPUT and d.graded(plan.neurons):
             host = d.name  # 24-bit voltages x 8-bit weights would overflow Lava's int32 Dense
             report[d.name] = QuantReport(d.name, 1.0, notes=["membrane readout applied on the host in float64 "
                                                              "to the recorded fixed-point voltages"])
@@ -262,7 +295,7 @@ def quantize_plan(plan: Plan, input_frac_bits: int = 0, calibration: dict[str, f
             weights[d.name] = quantize_weights(w, rep.scale, 0, d.name, rep)
             wexp[d.name], scale[d.name], report[d.name] = 0, rep.scale, rep
     for d in plan.denses:
-        if d.dst == OUTPUT and d.src == "__input__" and input_frac_bits:
+        if d.dst == OUTPUT and d.src == INPUT and input_frac_bits:
             wexp[d.name] -= input_frac_bits
     if extra:
         plan = replace(plan, denses=[x for d in plan.denses for x in ([d, extra[d.name]] if d.name in extra else [d])])

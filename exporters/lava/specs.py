@@ -31,6 +31,7 @@ class NeuronSpec:
     da: np.ndarray | None = None  # adaptive threshold: decay per step (None: no adaptation)
     ja: np.ndarray | None = None  # adaptive threshold: jump per spike (threshold units)
     params: dict | None = None  # parameters of a custom population kind (exporters.lava.populations)
+    bias_register: str = "v"  # where the summed Affine bias goes: "u" (a current register: CubaLIF, CubaLI) or "v"
 
     def __post_init__(self) -> None:
         if self.da is None:
