@@ -1,6 +1,6 @@
 """Shared helpers for the NIR/Lava tests: small graph builders, spike inputs and the torch
 reference (``exporters.nir.from_nir``). Imported by test_lava.py, test_primitives.py,
-test_agreement.py and test_nir_cli.py (pytest puts ``tests/`` on ``sys.path``)."""
+benchmarks/tests/test_framework_agreement.py and test_nir_cli.py (pytest puts ``tests/`` on ``sys.path``)."""
 from __future__ import annotations
 
 import nir
