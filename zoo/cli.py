@@ -164,7 +164,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     meta = train(recipe, out, log=LOG.info, nproc=getattr(args, "nproc", 1),
                  device=getattr(args, "device", "cpu"), backend=getattr(args, "backend", "torch"),
                  evals_per_epoch=getattr(args, "evals_per_epoch", 1), test_samples=getattr(args, "test_samples", None),
-                 dtype=getattr(torch, getattr(args, "dtype", "float32")))
+                 dtype=getattr(torch, getattr(args, "dtype", "float32")), init=getattr(args, "init", None))
     if "file" not in meta:  # a non-zero rank of a torchrun job: rank 0 reports
         return
     print(json.dumps({"weights": str(Path(out) / meta["file"]), "sha256": meta["sha256"],
@@ -304,6 +304,8 @@ def make_parser() -> argparse.ArgumentParser:
     s.add_argument("--test-samples", type=positive_int, help="evaluate on the first N test samples")
     s.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="torch training precision (float64 to compare step for step with --backend lava-float)")
+    s.add_argument("--init", metavar="FILE.nir",
+                   help="start from the parameters of a NIR file `zoo export` wrote for the recipe's model")
     s.set_defaults(fn=cmd_train)
     s = sub.add_parser("data", help="data sets: list, fetch into the cache, verify")
     dsub = s.add_subparsers(dest="data_cmd", required=True)

@@ -82,6 +82,25 @@ def recipe_source(recipe: dict[str, Any]) -> str:
     return f"recipe {recipe.get('_path', recipe.get('name'))}"
 
 
+def init_from_nir(model: torch.nn.Module, path: str | Path, recipe: dict[str, Any], source: str) -> dict[str, Any]:
+    """Load the parameter values of the zoo NIR file ``path`` into ``model`` (an export of the
+    recipe's model with the recipe's dt, seconds; :func:`exporters.nir.model_import.load_from_nir`)
+    and return the record of it for the weights metadata (``{"init": {"nir", "sha256"}}``)."""
+    from exporters.nir.io import NIRError, read
+    from exporters.nir.model_import import graph_dt, load_from_nir
+    from zoo.hub import sha256_file
+
+    try:
+        graph = read(path)
+        dt = graph_dt(graph)
+        if recipe.get("dt") and abs(dt - float(recipe["dt"])) > 1e-9 * dt:
+            raise NIRError(f"its dt = {dt} s differs from the recipe's dt = {recipe['dt']}")
+        load_from_nir(model, graph, "the graph")
+    except NIRError as exc:
+        raise ZooError(f"{source}: --init {path}: {exc}") from None
+    return {"init": {"nir": str(path), "sha256": sha256_file(Path(path))}}
+
+
 def data_orders(n: int, seed: int, epochs: int) -> list[torch.Tensor]:
     """The training-sample order of every epoch (one seeded generator, one permutation per
     epoch): shared by torch training and training inside Lava, so both see the same order."""
@@ -91,8 +110,8 @@ def data_orders(n: int, seed: int, epochs: int) -> list[torch.Tensor]:
 
 def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None] = print,
           progress: bool = True, nproc: int = 1, device: str = "cpu", backend: str = "torch",
-          evals_per_epoch: int = 1, test_samples: int | None = None, dtype: torch.dtype = torch.float32
-          ) -> dict[str, Any]:
+          evals_per_epoch: int = 1, test_samples: int | None = None, dtype: torch.dtype = torch.float32,
+          init: str | Path | None = None) -> dict[str, Any]:
     """Run ``recipe``; return the weights metadata that was written next to the weights.
 
     ``nproc > 1``: data-parallel over that many local processes (:mod:`zoo.distributed`; the
@@ -103,7 +122,9 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     ``test_samples``: how often and on how many samples the history is measured (torch: on the
     validation split when the task has one, :func:`history_split`; the final test metric is
     measured once after training).
-    ``dtype``: torch training precision (float64 for step-for-step comparisons with Lava)."""
+    ``dtype``: torch training precision (float64 for step-for-step comparisons with Lava).
+    ``init``: start from the parameters of a zoo NIR file (``zoo export``) of the recipe's model
+    instead of its seeded initialisation (:func:`init_from_nir`)."""
     import exporters.lava.readout_states  # noqa: F401  (registers TBPTT readout_states = "lava-fixed")
     from zoo import distributed as zd
     from zoo.learning import make_learner
@@ -123,6 +144,7 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
     torch.manual_seed(seed)
     _, task, task_cfg, model, learn = recipe_parts(recipe)
     model = model.to(dtype)
+    init_info = init_from_nir(model, init, recipe, source) if init is not None else {}
     rule, epochs, batch_size = learn.pop("rule"), int(learn.pop("epochs", 10)), int(learn.pop("batch_size", 64))
     train_samples = learn.pop("train_samples", None)  # optional: first N training samples (smoke runs)
     data = inputs = targets = None  # a streaming Dataset, or in-memory tensors
@@ -140,7 +162,7 @@ def train(recipe: dict[str, Any], out_dir: str | Path, log: Callable[[str], None
         if data is None:
             inputs, targets = inputs[:n_train], targets[:n_train]
     first = data[0][0] if data is not None else inputs[0]
-    info = {"input_shape": [int(d) for d in first.shape[1:]]}  # one step, for export without data
+    info = {"input_shape": [int(d) for d in first.shape[1:]], **init_info}  # one step, for export without data
     orders = data_orders(n_train, seed, epochs)
     t0 = time.time()
     if backend != "torch" and data is not None:
