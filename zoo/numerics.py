@@ -23,11 +23,15 @@ A neuron's ``step(xp, num, p, state, a_in)`` is written once against a numerics 
   num.wrap(x)           x                      | wrap(x, 24)
   num.spike(x)          x > 0 (as x's dtype)   | x > 0 (bool)
 
+Exact inverses of float maps (reading parameters back from a NIR graph):
+
+  nearest_preimage(match, guess, dtype)   the float of dtype nearest guess with match(x) true
+
 numpy only: no torch, no Lava (exporters import it).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -151,3 +155,28 @@ class Loihi:
 
 FLOAT = Float()
 LOIHI = Loihi()
+
+
+def nearest_preimage(match: Callable[[np.ndarray], np.ndarray], guess: Any, dtype: Any = np.float64,
+                     max_ulps: int = 8, prefer: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise the float ``x`` of ``dtype`` nearest ``guess`` with ``match(x)`` true (``x``
+    passed as float64), searching ``guess`` (rounded to dtype) and its neighbours up to
+    ``max_ulps`` floats of ``dtype`` away, nearest first; where ``prefer`` (e.g. the value a
+    template model already holds) matches, it wins. Returns (x as float64, found mask); elements
+    without a match keep the rounded guess. ``match`` must be elementwise."""
+    dtype = np.dtype(dtype)
+    x = np.atleast_1d(np.asarray(guess, np.float64)).astype(dtype)
+    found = np.asarray(match(x.astype(np.float64)), bool).copy()
+    if prefer is not None:
+        p = np.broadcast_to(np.asarray(prefer, np.float64), x.shape).astype(dtype)
+        keep = np.asarray(match(p.astype(np.float64)), bool)
+        x, found = np.where(keep, p, x), found | keep
+    up, down = x.copy(), x.copy()
+    for _ in range(max_ulps):  # k floats away, the upper one first
+        if found.all():
+            break
+        up, down = np.nextafter(up, dtype.type(np.inf)), np.nextafter(down, dtype.type(-np.inf))
+        for cand in (up, down):
+            hit = ~found & np.asarray(match(cand.astype(np.float64)), bool)
+            x[hit], found = cand[hit], found | hit
+    return x.astype(np.float64), found

@@ -28,3 +28,14 @@ NIR_IMPORTERS: Registry[NIRImporter] = Registry("NIR model importer", NIRError)
 def as_numpy(t: torch.Tensor) -> np.ndarray:
     """A parameter tensor as a float64 numpy array (detached, on the CPU)."""
     return t.detach().cpu().double().numpy()
+
+
+def graph_node(graph: "nir.NIRGraph", name: str, types: tuple[type, ...]) -> "nir.NIRNode":
+    """Node ``name`` of ``graph``, which must be one of ``types`` (an importer's lookup; the
+    error names the node)."""
+    if name not in graph.nodes:
+        raise NIRError(f"node {name!r} is missing (nodes: {', '.join(sorted(graph.nodes))})")
+    found = graph.nodes[name]
+    if not isinstance(found, types):
+        raise NIRError(f"node {name!r} is {type(found).__name__}; expected {' or '.join(t.__name__ for t in types)}")
+    return found

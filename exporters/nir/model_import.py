@@ -15,12 +15,12 @@ model re-exported with the graph's dt must give the graph back bit for bit, or i
 :class:`NIRError` naming the node and field that differ.
 
 Exact inverses: ``1 - dt/(dt/(1 - a))`` differs from ``a`` in the last bit for ~4 % of float64
-values; :func:`exact_preimage` searches the few neighbouring floats of a closed-form guess for
-the one whose forward mapping reproduces the stored value exactly.
+values; the importers search the neighbouring floats (of the model's dtype) of a closed-form
+guess for the one whose forward mapping reproduces the stored value exactly
+(:func:`zoo.numerics.nearest_preimage`; a value the template already holds wins a tie), and look
+nodes up with :func:`exporters.nir.graph_exporters.graph_node` (errors name the node).
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import nir
 import numpy as np
@@ -30,36 +30,6 @@ from torch import nn
 from exporters.nir.graph_exporters import NIR_IMPORTERS
 from exporters.nir.io import NIRError
 
-
-
-def exact_preimage(forward: Callable[[np.ndarray], np.ndarray], y: np.ndarray, guess: np.ndarray,
-                   max_ulps: int = 8) -> np.ndarray:
-    """Elementwise ``x`` near ``guess`` (float64) with ``forward(x) == y`` exactly, searching
-    ``guess`` and its neighbours up to ``max_ulps`` floats away (nearest first); elements
-    without an exact preimage in that window keep ``guess``. ``forward`` must be elementwise."""
-    y = np.asarray(y, dtype=np.float64)
-    x = np.array(np.broadcast_to(np.asarray(guess, dtype=np.float64), y.shape))
-    todo = forward(x) != y
-    for k in range(1, max_ulps + 1):
-        if not todo.any():
-            break
-        for direction in (np.inf, -np.inf):
-            cand = x.copy()
-            for _ in range(k):
-                cand = np.nextafter(cand, direction)
-            hit = todo & (forward(cand) == y)
-            x[hit], todo = cand[hit], todo & ~hit
-    return x
-
-
-def node(graph: nir.NIRGraph, name: str, types: tuple[type, ...]) -> nir.NIRNode:
-    """Node ``name`` of ``graph``, which must be one of ``types`` (error names the node)."""
-    if name not in graph.nodes:
-        raise NIRError(f"node {name!r} is missing (nodes: {', '.join(sorted(graph.nodes))})")
-    n = graph.nodes[name]
-    if not isinstance(n, types):
-        raise NIRError(f"node {name!r} is {type(n).__name__}; expected {' or '.join(t.__name__ for t in types)}")
-    return n
 
 
 def graph_dt(graph: nir.NIRGraph) -> float:

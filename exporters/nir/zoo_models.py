@@ -11,17 +11,16 @@ sigmoid(leak_logit); :func:`leak_logit_of`). The forward parameters are equal bi
 """
 from __future__ import annotations
 
-from typing import Callable
-
 import nir
 import numpy as np
 import torch
 from torch import nn
 
 from exporters.nir.graph_exporters import GRAPH_EXPORTERS  # noqa: F401 (ext_gamma registers through this name)
-from exporters.nir.graph_exporters import NIR_IMPORTERS
+from exporters.nir.graph_exporters import NIR_IMPORTERS, graph_node
 from exporters.nir.graph_exporters import as_numpy as _a
 from exporters.nir.io import NIRError
+from zoo.numerics import nearest_preimage
 
 
 def _spatial(op: nn.Module, shape: tuple[int, ...], name: str) -> tuple[nir.NIRNode | None, tuple[int, ...]]:
@@ -145,41 +144,6 @@ GRAPH_EXPORTERS.register("STARRSNN", _star)
 
 
 # --- NIR -> zoo: the inverses of the two exporters above (exporters.nir.model_import.load_from_nir) --------------
-# (this module cannot import exporters.nir.model_import: that imports exporters.nir.export, which imports this
-# module to register the exporters; hence the dtype-aware preimage search and node lookup below)
-
-def preimage(forward: Callable[[np.ndarray], np.ndarray], y: np.ndarray, guess: np.ndarray, dtype: np.dtype,
-             prefer: np.ndarray | None = None, max_ulps: int = 64) -> np.ndarray:
-    """Elementwise ``x`` of ``dtype`` (the model's: float32 or float64) with ``forward(x) == y``
-    exactly. Where several ``x`` qualify: ``prefer`` (the template model's current value) if it
-    does, else ``guess`` rounded to ``dtype``, else the nearest of its neighbours in ``dtype`` up
-    to ``max_ulps`` away (the upper one first at equal distance). Elements without a preimage
-    there keep the guess (the round-trip check of ``load_from_nir`` then names them)."""
-    x = np.array(np.broadcast_to(np.asarray(guess).astype(dtype), np.shape(y)))
-    if prefer is not None:
-        prefer = np.array(np.broadcast_to(np.asarray(prefer).astype(dtype), np.shape(y)))
-        x = np.where(forward(prefer) == y, prefer, x)
-    missing = forward(x) != y
-    up, down = x.copy(), x.copy()
-    for _ in range(max_ulps if missing.any() else 0):
-        up, down = np.nextafter(up, dtype.type(np.inf)), np.nextafter(down, dtype.type(-np.inf))
-        for cand in (up, down):
-            hit = missing & (forward(cand) == y)
-            x = np.where(hit, cand, x)
-            missing &= ~hit
-        if not missing.any():
-            break
-    return x
-
-
-def _node(graph: nir.NIRGraph, name: str, types: tuple[type, ...]) -> nir.NIRNode:
-    if name not in graph.nodes:
-        raise NIRError(f"node {name!r} is missing (nodes: {', '.join(sorted(graph.nodes))})")
-    if not isinstance(graph.nodes[name], types):
-        raise NIRError(f"node {name!r} is {type(graph.nodes[name]).__name__}; expected "
-                       f"{' or '.join(t.__name__ for t in types)}")
-    return graph.nodes[name]
-
 
 def _field(value: np.ndarray, name: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
     """``value`` (float64) if it has the model's ``shape``; else an error naming node and field."""
@@ -203,13 +167,13 @@ def decay_of_tau(tau: np.ndarray, dt: float, current: torch.Tensor, name: str, f
         raise NIRError(f"node {name!r}: field {field} must be >= dt = {dt:g} s, i.e. a decay in [0, 1) "
                        f"(got {np.min(tau):g})")
     cur = _np(current)
-    return preimage(lambda a: dt / (1 - a.astype(np.float64)), tau, 1 - dt / tau, cur.dtype,
-                    prefer=cur if cur.shape == tau.shape else None)
+    return nearest_preimage(lambda a: dt / (1 - a) == tau, 1 - dt / tau, cur.dtype, max_ulps=64,
+                            prefer=cur if cur.shape == tau.shape else None)[0].astype(cur.dtype)
 
 
 def _synapse_values(graph: nir.NIRGraph, name: str, syn: nn.Module) -> dict[str, np.ndarray]:
     types = (nir.Conv2d,) if isinstance(syn, nn.Conv2d) else (nir.Affine,) if syn.bias is not None else (nir.Linear,)
-    n = _node(graph, name, types)
+    n = graph_node(graph, name, types)
     out = {f"{name}.weight": _field(n.weight, name, "weight", syn.weight.shape)}
     if syn.bias is not None:
         out[f"{name}.bias"] = _field(n.bias, name, "bias", syn.bias.shape)
@@ -220,7 +184,7 @@ def _stop_lif_values(graph: nir.NIRGraph, name: str, lif: nn.Module, dt: float) 
     """Inverse of :func:`stop_lif_node`: IF -> alpha = 1; LIF -> alpha from its (uniform) tau; the
     threshold must be uniform over each channel's positions. The exporter clamps alpha to [0, 1]:
     a raw alpha outside comes back clamped (the STOP learner keeps it inside)."""
-    n = _node(graph, name, (nir.LIF, nir.IF))
+    n = graph_node(graph, name, (nir.LIF, nir.IF))
     thr = np.asarray(n.v_threshold, dtype=np.float64)
     if thr.ndim == 0 or thr.shape[0] != lif.n:
         raise NIRError(f"node {name!r}: field v_threshold has shape {thr.shape}; the model has {lif.n} "
@@ -262,8 +226,8 @@ def leak_logit_of(alpha: np.ndarray, current: torch.Tensor) -> np.ndarray:
     cur = _np(current)
     a = torch.from_numpy(np.asarray(alpha, dtype=cur.dtype))
     guess = (torch.log(a) - torch.log1p(-a)).numpy()
-    return preimage(lambda x: torch.sigmoid(torch.from_numpy(x)).numpy(), a.numpy(), guess, cur.dtype,
-                    prefer=cur, max_ulps=4096)
+    return nearest_preimage(lambda x: torch.sigmoid(torch.from_numpy(x.astype(cur.dtype))).numpy() == a.numpy(),
+                            guess, cur.dtype, max_ulps=4096, prefer=cur)[0].astype(cur.dtype)
 
 
 def _star_import(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, np.ndarray]:
@@ -273,7 +237,7 @@ def _star_import(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, 
     from exporters.nir.extensions import ALIF, alif_params, extension_name, is_extension
 
     cell, n_h = model.cell, model.n_hidden
-    node = _node(graph, "cell", (nir.NIRGraph,))
+    node = graph_node(graph, "cell", (nir.NIRGraph,))
     kind = extension_name(node, "cell") if is_extension(node) else "a plain subgraph"
     if kind != ALIF:
         raise NIRError(f"node 'cell' is {kind!r}; expected the zoo extension {ALIF!r}")
@@ -288,11 +252,11 @@ def _star_import(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, 
     out.update(_synapse_values(graph, "rec", model.rec))
     out.update(_synapse_values(graph, "readout", model.readout))
     if model.readout_mode == "li":
-        li = _node(graph, "li", (nir.LI,))
+        li = graph_node(graph, "li", (nir.LI,))
         out["readout_kappa"] = decay_of_tau(_field(li.tau, "li", "tau", (model.n_outputs,)), dt, model.readout_kappa,
                                             "li", "tau")
     else:
-        _node(graph, "cell_v", (nir.NIRGraph,))
+        graph_node(graph, "cell_v", (nir.NIRGraph,))
     return out
 
 

@@ -38,7 +38,8 @@ from exporters.nir.graph_exporters import GRAPH_EXPORTERS, NIR_IMPORTERS
 from exporters.nir.graph_exporters import as_numpy as _a
 from zoo.neurons import brf, se_adlif
 from zoo.neurons.cell import raw_preimage
-from zoo.neurons.descriptor import NeuronError, nearest_preimage
+from zoo.neurons.descriptor import NeuronError
+from zoo.numerics import nearest_preimage
 
 
 def hypr_cell_node(cell: nn.Module, neuron: str, dt: float) -> nir.NIRGraph:

@@ -25,10 +25,10 @@ import torch
 from torch import nn
 
 from zoo.neurons import registry
-from zoo.neurons.descriptor import NeuronDescriptor, NeuronError, nearest_preimage
+from zoo.neurons.descriptor import NeuronDescriptor, NeuronError
 from zoo.neurons.local_cell import LocalCell, LocalJacobians
 from zoo.neurons.surrogate import fast_sigmoid_grad, heaviside
-from zoo.numerics import Float
+from zoo.numerics import Float, nearest_preimage
 
 
 class Surrogate(Float):

@@ -23,7 +23,7 @@ process models, the emulator and the online rules need to know about one neuron 
 
 The exact inverse of ``nir_node`` is derived (:meth:`NeuronDescriptor.params_from_node`):
 ``nir_params`` gives a first guess, then each parameter is the nearest float (of the model's
-dtype) for which ``nir_node`` writes the subgraph's fields bit for bit (:func:`nearest_preimage`),
+dtype) for which ``nir_node`` writes the subgraph's fields bit for bit (:func:`zoo.numerics.nearest_preimage`),
 so a new neuron needs no inverse of its own.
 
 numpy + nir only (no torch, no Lava), so every back-end can import it.
@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+
+from zoo.numerics import nearest_preimage
 
 Step = Callable[[Any, Any, dict, dict, Any], Any]
 
@@ -147,30 +149,3 @@ def same_per_neuron(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
         return np.zeros(n, bool)
     eq = np.asarray(a == b)
     return eq.reshape(n, -1).all(axis=1) if eq.ndim and eq.shape[0] == n else np.full(n, bool(eq.all()))
-
-
-def nearest_preimage(match: Callable[[np.ndarray], np.ndarray], guess: Any, dtype: Any = np.float64,
-                     max_ulps: int = 8, prefer: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """Elementwise the float ``x`` of ``dtype`` nearest ``guess`` with ``match(x)`` true (``x``
-    passed as float64), searching ``guess`` (rounded to dtype) and its neighbours up to
-    ``max_ulps`` floats of ``dtype`` away, nearest first; where ``prefer`` (e.g. the value a
-    template model already holds) matches, it wins. Returns (x as float64, found mask); elements
-    without a match keep the rounded guess. ``match`` must be elementwise."""
-    dtype = np.dtype(dtype)
-    x = np.atleast_1d(np.asarray(guess, np.float64)).astype(dtype)
-    found = np.asarray(match(x.astype(np.float64)), bool).copy()
-    if prefer is not None:
-        p = np.broadcast_to(np.asarray(prefer, np.float64), x.shape).astype(dtype)
-        keep = np.asarray(match(p.astype(np.float64)), bool)
-        x, found = np.where(keep, p, x), found | keep
-    for k in range(1, max_ulps + 1):
-        if found.all():
-            break
-        for direction in (np.inf, -np.inf):
-            cand = x.copy()
-            for _ in range(k):
-                cand = np.nextafter(cand, dtype.type(direction))
-            cand = np.where(found, x, cand)
-            hit = ~found & np.asarray(match(cand.astype(np.float64)), bool)
-            x[hit], found = cand[hit], found | hit
-    return x.astype(np.float64), found
