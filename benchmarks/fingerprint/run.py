@@ -5,8 +5,13 @@ and exits 1 if any did (or a model failed). It refuses (exit 2) when the stored 
 with another Python, torch, numpy, lava-nc, BLAS or CPU: float bits differ there without any code
 change, so the comparison is not meaningful. ``--write`` stores the hashes, the software versions
 and the commit in ``results/hashes.json`` (``--models``: only those models' entries are replaced).
-Items ending in ``(info)`` are shown when changed but not counted. Computation runs on one thread
-(torch and BLAS), since reduction order changes float bits.
+Items ending in ``(info)`` are shown when changed but not counted; the summary splits the changes
+into inputs (data, torch weights), plans (plan data, quantisation report) and outputs (torch, NIR
+executor, emulator, Lava): a refactor that adds a plan field changes plans but no output.
+Computation runs on one thread (torch and BLAS), since reduction order changes float bits.
+
+Compare two commits: ``--write`` on the old one, then ``--check`` on the new one (``--file``
+keeps the committed hashes untouched); exit 0 means every counted hash is bit-identical.
 """
 from __future__ import annotations
 
@@ -64,6 +69,14 @@ def compare(stored: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -
             if status:
                 diff.setdefault(model, {})[item] = status
     return diff
+
+
+def kind(item: str) -> str:
+    """What an item is: "outputs" (torch, NIR, emulator, Lava runs), "plans" (plan data and the
+    quantisation report: a new dataclass field changes them with no output change) or "inputs"."""
+    if item in ("inputs", "torch_weights"):
+        return "inputs"
+    return "plans" if item.startswith(("float_plan", "fixed_", "quant_report")) else "outputs"
 
 
 def table(diff: dict[str, dict[str, str]]) -> str:
@@ -141,8 +154,11 @@ def run(argv: list[str] | None = None) -> int:
                 print(f"{d[i].upper()} {m} {i}: {stored['models'].get(m, {}).get(i)} -> {now[m][i]}")
     total = sum(len(d) for d in now.values())
     new = sum(s == "new" for d in counted.values() for s in d.values())
-    print(f"{sum(len(d) for d in counted.values()) - new} changed, {new} without a stored hash, of {total} hashes "
-          f"in {len(now)} models "
+    by_kind = {k: sum(kind(i) == k for d in counted.values() for i, s in d.items() if s != "new")
+               for k in ("inputs", "plans", "outputs")}
+    kinds = ", ".join(f"{k} {v}" for k, v in by_kind.items())
+    print(f"{sum(len(d) for d in counted.values()) - new} changed ({kinds}), "
+          f"{new} without a stored hash, of {total} hashes in {len(now)} models "
           f"(stored at commit {str(stored.get('commit'))[:12]}; {time.time() - t0:.0f} s)")
     return 1 if counted else 0
 
