@@ -73,7 +73,10 @@ def compare(stored: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -
 
 def kind(item: str) -> str:
     """What an item is: "outputs" (torch, NIR, emulator, Lava runs), "plans" (plan data and the
-    quantisation report: a new dataclass field changes them with no output change) or "inputs"."""
+    quantisation report: a new dataclass field changes them with no output change), "inputs" or
+    "errors" (the model failed)."""
+    if item == "error":
+        return "errors"
     if item in ("inputs", "torch_weights"):
         return "inputs"
     return "plans" if item.startswith(("float_plan", "fixed_", "quant_report")) else "outputs"
@@ -155,7 +158,7 @@ def run(argv: list[str] | None = None) -> int:
     total = sum(len(d) for d in now.values())
     new = sum(s == "new" for d in counted.values() for s in d.values())
     by_kind = {k: sum(kind(i) == k for d in counted.values() for i, s in d.items() if s != "new")
-               for k in ("inputs", "plans", "outputs")}
+               for k in ("inputs", "plans", "outputs", "errors")}
     kinds = ", ".join(f"{k} {v}" for k, v in by_kind.items())
     print(f"{sum(len(d) for d in counted.values()) - new} changed ({kinds}), "
           f"{new} without a stored hash, of {total} hashes in {len(now)} models "

@@ -57,7 +57,7 @@ def test_check_fails_on_a_changed_hash_and_refuses_another_environment(tmp_path,
     capsys.readouterr()
     assert run.run(argv) == 1
     out = capsys.readouterr().out
-    assert f"CHANGED {MODEL} fixed_plan" in out and "1 changed (inputs 0, plans 1, outputs 0)" in out
+    assert f"CHANGED {MODEL} fixed_plan" in out and "1 changed (inputs 0, plans 1, outputs 0, errors 0)" in out
     stored["environment"]["torch"] = "0.0"
     f.write_text(json.dumps(stored))
     assert run.run(argv) == 2
