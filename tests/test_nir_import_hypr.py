@@ -169,10 +169,10 @@ def _bad(graph: nir.NIRGraph, path: str, field: str, value) -> nir.NIRGraph:
 
 
 @pytest.mark.parametrize("neuron,path,field,value,match", [
-    ("alif", "li", "tau", np.array([0.5, 2.0]), r"node li: tau must be finite and >= dt"),
+    ("alif", "li", "tau", np.array([0.5, 2.0]), r"node 'li': field tau must be finite and >= dt"),
     ("alif", "w_in", "weight", np.zeros((3, 6)), r"node w_in: weight has shape \(3, 6\)"),
     ("alif", "cell.lif", "v_threshold", np.linspace(1, 2, 6), r"node cell.lif: v_threshold must be 1.0"),
-    ("alif", "cell.lif", "tau", np.full(6, 1e6), r"node cell.lif: no float32 decay writes tau exactly"),
+    ("alif", "cell.lif", "tau", np.full(6, 1e6), r"node 'cell.lif': no float32 decay writes field tau exactly"),
     ("alif", "cell.lif", "tau", np.full(6, 1 / (1 - np.float64(np.float32(np.exp(-1 / 100))))),
      r"node cell: tau_m: no value gives .* clamp"),  # exactly a float32 decay, of tau_m = 100 > 25 (clamp)
     ("seadlif", "cell.adaptation", "r", np.full(6, 7.0), r"node cell.adaptation: r must be 120.0"),
@@ -191,7 +191,7 @@ def test_wrong_neuron_and_missing_node_and_dt():
     with pytest.raises(NIRError, match=r"node cell: a 'brf' extension; .* neuron 'alif' exports 'alif'"):
         load_from_nir(copy.deepcopy(model), brf_graph)
     del graph.nodes["li"]
-    with pytest.raises(NIRError, match=r"node 'li': expected a LI, found no such node"):
+    with pytest.raises(NIRError, match=r"node 'li' is missing"):
         load_from_nir(copy.deepcopy(model), graph)
     brf_model = _graph("brf")[0]
     brf_graph.metadata["dt"] = 0.02

@@ -164,7 +164,7 @@ BAD = {
     "wrong shape": (_fc, lambda g: g.nodes.__setitem__("blocks.1.syn", nir.Affine(
         weight=np.zeros((4, 6)), bias=np.zeros(4))), "node 'blocks.1.syn': field weight has shape"),
     "tau not uniform": (_fc, lambda g: _lif(g).tau.__setitem__(0, 2 * _lif(g).tau[1]), "field tau is not uniform"),
-    "alpha >= 1": (_fc, lambda g: _lif(g).tau.fill(-1.0), "field tau must be >= dt"),
+    "alpha >= 1": (_fc, lambda g: _lif(g).tau.fill(-1.0), "field tau must be finite and >= dt"),
     "threshold within a channel": (_stop_conv, lambda g: _lif(g).v_threshold.__setitem__((0, 0, 0), 5.0),
                                    "v_threshold varies within a channel"),
     "round trip": (_fc, lambda g: _lif(g).r.__setitem__(0, 7.0), "node blocks.0.lif: field r differs"),

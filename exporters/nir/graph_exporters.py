@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from exporters.nir.io import NIRError
+from zoo.numerics import nearest_preimage
 from zoo.registries import Registry
 
 GraphExporter = Callable[[nn.Module, float, tuple], tuple[dict, list]]
@@ -39,3 +40,24 @@ def graph_node(graph: "nir.NIRGraph", name: str, types: tuple[type, ...]) -> "ni
     if not isinstance(found, types):
         raise NIRError(f"node {name!r} is {type(found).__name__}; expected {' or '.join(t.__name__ for t in types)}")
     return found
+
+
+def decay_of_tau(tau: np.ndarray, dt: float, dtype: np.dtype, where: str, prefer: np.ndarray | None = None
+                 ) -> np.ndarray:
+    """The per-step decay ``a`` in [0, 1) (float of ``dtype``, the model's) whose export
+    ``tau = dt/(1 - a)`` (float64, seconds) is ``tau`` exactly (an importer's inverse). Where
+    several floats qualify (a float64 ``a`` < 1/2), ``prefer`` (the template's value) wins.
+    Errors name node ``where``."""
+    tau = np.asarray(tau, dtype=np.float64)
+    bad = ~(np.isfinite(tau) & (tau >= dt))
+    if bad.any():
+        raise NIRError(f"node {where!r}: field tau must be finite and >= dt = {dt:g} s, i.e. a decay in [0, 1) "
+                       f"(got {tau[bad][:4].tolist()})")
+    if prefer is not None and np.shape(prefer) != tau.shape:
+        prefer = None
+    with np.errstate(divide="ignore"):  # a candidate decay of 1 maps to tau = inf: no match
+        a, ok = nearest_preimage(lambda x: dt / (1 - x) == tau, 1 - dt / tau, dtype, max_ulps=64, prefer=prefer)
+    if not ok.all():
+        raise NIRError(f"node {where!r}: no {np.dtype(dtype).name} decay writes field tau exactly "
+                       f"(elements {np.flatnonzero(~ok.ravel())[:8].tolist()})")
+    return a.astype(dtype)

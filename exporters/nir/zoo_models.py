@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from exporters.nir.graph_exporters import GRAPH_EXPORTERS  # noqa: F401 (ext_gamma registers through this name)
-from exporters.nir.graph_exporters import NIR_IMPORTERS, graph_node
+from exporters.nir.graph_exporters import NIR_IMPORTERS, decay_of_tau, graph_node
 from exporters.nir.graph_exporters import as_numpy as _a
 from exporters.nir.io import NIRError
 from zoo.numerics import nearest_preimage
@@ -157,18 +157,10 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
-def decay_of_tau(tau: np.ndarray, dt: float, current: torch.Tensor, name: str, field: str) -> np.ndarray:
-    """The per-step decay ``a`` in [0, 1), of the dtype of the model's ``current`` value, whose
-    export ``tau = dt/(1 - a)`` (float64, seconds) is ``tau`` exactly. A float32 ``a`` is unique
-    (unless tiny: ``1 - a`` rounds below ~2^-29); in float64 two values can share a tau (``1 - a``
-    rounds for a < 1/2): ``current`` wins a tie."""
-    tau = np.asarray(tau, dtype=np.float64)
-    if not np.all(np.isfinite(tau) & (tau >= dt)):
-        raise NIRError(f"node {name!r}: field {field} must be >= dt = {dt:g} s, i.e. a decay in [0, 1) "
-                       f"(got {np.min(tau):g})")
+def _decay(tau: np.ndarray, dt: float, current: torch.Tensor, where: str) -> np.ndarray:
+    """:func:`decay_of_tau` of the dtype of the model's ``current`` value, which wins a tie."""
     cur = _np(current)
-    return nearest_preimage(lambda a: dt / (1 - a) == tau, 1 - dt / tau, cur.dtype, max_ulps=64,
-                            prefer=cur if cur.shape == tau.shape else None)[0].astype(cur.dtype)
+    return decay_of_tau(tau, dt, cur.dtype, where, prefer=cur)
 
 
 def _synapse_values(graph: nir.NIRGraph, name: str, syn: nn.Module) -> dict[str, np.ndarray]:
@@ -198,7 +190,7 @@ def _stop_lif_values(graph: nir.NIRGraph, name: str, lif: nn.Module, dt: float) 
         tau = np.asarray(n.tau, dtype=np.float64)
         if tau.size == 0 or np.any(tau != tau.flat[0]):
             raise NIRError(f"node {name!r}: field tau is not uniform; a STOP LIF layer has one leak")
-        alpha = decay_of_tau(tau.reshape(-1)[:1], dt, lif.alpha, name, "tau")
+        alpha = _decay(tau.reshape(-1)[:1], dt, lif.alpha, name)
     return {f"{name}.alpha": alpha, f"{name}.v_threshold": thr[:, 0]}
 
 
@@ -245,16 +237,15 @@ def _star_import(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, 
          if k in ("tau", "tau_adapt", "v_threshold", "beta")}
     if np.any(p["beta"] < 0):
         raise NIRError("node 'cell': field beta must be >= 0 (the STAR cell uses max(beta, 0))")
-    alpha = decay_of_tau(p["tau"], dt, cell.alpha, "cell", "tau")
+    alpha = _decay(p["tau"], dt, cell.alpha, "cell")
     out = {"cell.leak_logit": leak_logit_of(alpha, cell.leak_logit), "cell.v_threshold": p["v_threshold"],
-           "cell.beta": p["beta"], "cell.rho": decay_of_tau(p["tau_adapt"], dt, cell.rho, "cell", "tau_adapt")}
+           "cell.beta": p["beta"], "cell.rho": _decay(p["tau_adapt"], dt, cell.rho, "cell")}
     out.update(_synapse_values(graph, "fc_in", model.fc_in))
     out.update(_synapse_values(graph, "rec", model.rec))
     out.update(_synapse_values(graph, "readout", model.readout))
     if model.readout_mode == "li":
         li = graph_node(graph, "li", (nir.LI,))
-        out["readout_kappa"] = decay_of_tau(_field(li.tau, "li", "tau", (model.n_outputs,)), dt, model.readout_kappa,
-                                            "li", "tau")
+        out["readout_kappa"] = _decay(_field(li.tau, "li", "tau", (model.n_outputs,)), dt, model.readout_kappa, "li")
     else:
         graph_node(graph, "cell_v", (nir.NIRGraph,))
     return out

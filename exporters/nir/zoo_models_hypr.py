@@ -34,7 +34,7 @@ import numpy as np
 from torch import nn
 
 from exporters.nir.io import NIRError
-from exporters.nir.graph_exporters import GRAPH_EXPORTERS, NIR_IMPORTERS
+from exporters.nir.graph_exporters import GRAPH_EXPORTERS, NIR_IMPORTERS, decay_of_tau, graph_node
 from exporters.nir.graph_exporters import as_numpy as _a
 from zoo.neurons import brf, se_adlif
 from zoo.neurons.cell import raw_preimage
@@ -115,33 +115,11 @@ def _snap(guess: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return g
 
 
-def _sub(graph: nir.NIRGraph, name: str, types: tuple[type, ...]) -> nir.NIRNode:
-    n = graph.nodes.get(name)
-    if n is None or not isinstance(n, types):
-        found = type(n).__name__ if n is not None else "no such node"
-        raise NIRError(f"node {name!r}: expected a {' or '.join(t.__name__ for t in types)}, found {found} "
-                       f"(nodes: {', '.join(sorted(graph.nodes))})")
-    return n
-
-
 def _array(n: nir.NIRNode, where: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
     a = np.asarray(getattr(n, field), np.float64)
     if a.shape != shape:
         raise NIRError(f"node {where}: {field} has shape {a.shape}; this model's is {shape}")
     return a
-
-
-def _decay(tau: np.ndarray, dt: float, dtype: np.dtype, where: str) -> np.ndarray:
-    """The decay (float of ``dtype``) with ``dt / (1 - decay) == tau`` exactly, as the exporters write it."""
-    tau = np.asarray(tau, np.float64).ravel()
-    if not np.all(np.isfinite(tau) & (tau >= dt)):
-        raise NIRError(f"node {where}: tau must be finite and >= dt = {dt:g} (decay 1 - dt/tau in [0, 1)); "
-                       f"got {tau[~(np.isfinite(tau) & (tau >= dt))][:4].tolist()}")
-    decay, ok = nearest_preimage(lambda a: dt / (1 - a) == tau, 1 - dt / tau, dtype)
-    if not ok.all():
-        raise NIRError(f"node {where}: no {np.dtype(dtype).name} decay writes tau exactly for neuron(s) "
-                       f"{np.flatnonzero(~ok)[:8].tolist()}")
-    return decay
 
 
 def _constant(values: np.ndarray, want: float, where: str, what: str) -> None:
@@ -161,12 +139,12 @@ def _cell_effective(cell: nn.Module, neuron: str, node: nir.NIRGraph, dt: float,
         p = alif_params(node, "cell")
         _constant(p["v_threshold"], cell.theta0, "cell.lif: v_threshold", "theta0")
         _constant(p["beta"], cell.beta_a, "cell.beta: -scale", "beta_a")
-        return _decay(p["tau"], dt, dtype, "cell.lif"), _decay(p["tau_adapt"], dt, dtype, "cell.adaptation")
+        return decay_of_tau(p["tau"], dt, dtype, "cell.lif"), decay_of_tau(p["tau_adapt"], dt, dtype, "cell.adaptation")
     if neuron == "seadlif":
         p = se_adlif_params(node, "cell")
         _constant(p["theta"], cell.theta, "cell.lif: v_threshold", "theta")
         _constant(p["q"], cell.q, "cell.adaptation: r", "q")
-        return (_decay(p["tau_u"], dt, dtype, "cell.lif"), _decay(p["tau_w"], dt, dtype, "cell.adaptation"),
+        return (decay_of_tau(p["tau_u"], dt, dtype, "cell.lif"), decay_of_tau(p["tau_w"], dt, dtype, "cell.adaptation"),
                 p["a"], p["b"])
     if neuron == "brf":
         p = brf_params(node, "cell")
@@ -187,13 +165,13 @@ def _import_hypr(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, 
     """NIR graph of ``_hypr`` -> RecurrentSNN state_dict values (module docstring)."""
     N, n_in, K = model.n_hidden, model.n_inputs, model.n_outputs
     dtype = model.w_in.detach().cpu().numpy().dtype
-    w_out = _sub(graph, "w_out", (nir.Affine,))
-    out = {"w_in": _array(_sub(graph, "w_in", (nir.Linear,)), "w_in", "weight", (N, n_in)),
-           "w_rec": _array(_sub(graph, "rec", (nir.Linear,)), "rec", "weight", (N, N)),
+    w_out = graph_node(graph, "w_out", (nir.Affine,))
+    out = {"w_in": _array(graph_node(graph, "w_in", (nir.Linear,)), "w_in", "weight", (N, n_in)),
+           "w_rec": _array(graph_node(graph, "rec", (nir.Linear,)), "rec", "weight", (N, N)),
            "w_out": _array(w_out, "w_out", "weight", (K, N)), "b_out": _array(w_out, "w_out", "bias", (K,))}
-    li = _sub(graph, "li", (nir.LI,))
-    kappa = _decay(_array(li, "li", "tau", (K,)), dt, dtype, "li")
-    cell, node = model.cell, _sub(graph, "cell", (nir.NIRGraph,))
+    li = graph_node(graph, "li", (nir.LI,))
+    kappa = decay_of_tau(_array(li, "li", "tau", (K,)), dt, dtype, "li")
+    cell, node = model.cell, graph_node(graph, "cell", (nir.NIRGraph,))
     ext = cell.desc.name if hasattr(cell, "desc") else EXTENSION.get(model.neuron, model.neuron)
     got = (node.metadata or {}).get("zoo.neuron")
     if (got.decode() if isinstance(got, bytes) else got) != ext:
