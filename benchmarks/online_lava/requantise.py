@@ -1,6 +1,6 @@
 """What a network that learned inside Lava fixed point gives when it is then run for inference.
 
-    python -m benchmarks.online_lava.requantise [--recipes recipes/a.toml ...]
+    python -m benchmarks.online_lava.requantise [--recipe recipes/a.toml ...]
 
 For each online recipe: train in ``emulator-fixed`` (bit-exact with ``--backend lava-fixed``,
 tests/test_plastic_*), which reports the final test metric measured inside the plastic layers'
@@ -8,7 +8,7 @@ own fixed-point format; then evaluate the saved weights on the whole test set in
 the inference path's fixed point (``zoo eval`` backend ``emulator``, bit-exact with Lava fixed),
 which re-quantises the learned parameters with the inference quantiser. The difference is the
 cost of the two fixed-point formats (the plastic layers' and the inference quantiser's) not
-being one. Writes ``results/requantise.{json,txt}``.
+being one. Writes ``results/requantise.{json,txt}`` (a run of some recipes replaces their rows).
 """
 from __future__ import annotations
 
@@ -51,12 +51,14 @@ def report(rows: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--recipes", nargs="*", default=list(RECIPES))
+    ap.add_argument("--recipe", action="append", help="repeatable; default: the three online recipes")
     args = ap.parse_args()
-    rows = []
-    for path in args.recipes:
+    out = RESULTS / "requantise.json"
+    rows = {r["recipe"]: r for r in (json.loads(out.read_text()) if out.exists() else [])}
+    for path in args.recipe or RECIPES:
         print(f"{path} ...", flush=True)
-        rows.append(measure(path))
+        rows[path] = measure(path)
+    rows = [rows[k] for k in sorted(rows)]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "requantise.json").write_text(json.dumps(rows, indent=2) + "\n")
     text = report(rows)
