@@ -170,7 +170,7 @@ def _bad(graph: nir.NIRGraph, path: str, field: str, value) -> nir.NIRGraph:
 
 @pytest.mark.parametrize("neuron,path,field,value,match", [
     ("alif", "li", "tau", np.array([0.5, 2.0]), r"node 'li': field tau must be finite and >= dt"),
-    ("alif", "w_in", "weight", np.zeros((3, 6)), r"node w_in: weight has shape \(3, 6\)"),
+    ("alif", "w_in", "weight", np.zeros((3, 6)), r"node 'w_in': field weight has shape \(3, 6\)"),
     ("alif", "cell.lif", "v_threshold", np.linspace(1, 2, 6), r"node cell.lif: v_threshold must be 1.0"),
     ("alif", "cell.lif", "tau", np.full(6, 1e6), r"node 'cell.lif': no float32 decay writes field tau exactly"),
     ("alif", "cell.lif", "tau", np.full(6, 1 / (1 - np.float64(np.float32(np.exp(-1 / 100))))),

@@ -61,3 +61,12 @@ def decay_of_tau(tau: np.ndarray, dt: float, dtype: np.dtype, where: str, prefer
         raise NIRError(f"node {where!r}: no {np.dtype(dtype).name} decay writes field tau exactly "
                        f"(elements {np.flatnonzero(~ok.ravel())[:8].tolist()})")
     return a.astype(dtype)
+
+
+def node_field(value: np.ndarray, name: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Field ``field`` of node ``name`` as float64 if it has the model's ``shape``; else an error
+    naming node and field."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != tuple(shape):
+        raise NIRError(f"node {name!r}: field {field} has shape {arr.shape}; the model's is {tuple(shape)}")
+    return arr

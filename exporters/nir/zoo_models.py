@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from exporters.nir.graph_exporters import GRAPH_EXPORTERS  # noqa: F401 (ext_gamma registers through this name)
-from exporters.nir.graph_exporters import NIR_IMPORTERS, decay_of_tau, graph_node
+from exporters.nir.graph_exporters import NIR_IMPORTERS, decay_of_tau, graph_node, node_field
 from exporters.nir.graph_exporters import as_numpy as _a
 from exporters.nir.io import NIRError
 from zoo.numerics import nearest_preimage
@@ -145,14 +145,6 @@ GRAPH_EXPORTERS.register("STARRSNN", _star)
 
 # --- NIR -> zoo: the inverses of the two exporters above (exporters.nir.model_import.load_from_nir) --------------
 
-def _field(value: np.ndarray, name: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
-    """``value`` (float64) if it has the model's ``shape``; else an error naming node and field."""
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.shape != tuple(shape):
-        raise NIRError(f"node {name!r}: field {field} has shape {arr.shape}; the model's is {tuple(shape)}")
-    return arr
-
-
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
@@ -166,9 +158,9 @@ def _decay(tau: np.ndarray, dt: float, current: torch.Tensor, where: str) -> np.
 def _synapse_values(graph: nir.NIRGraph, name: str, syn: nn.Module) -> dict[str, np.ndarray]:
     types = (nir.Conv2d,) if isinstance(syn, nn.Conv2d) else (nir.Affine,) if syn.bias is not None else (nir.Linear,)
     n = graph_node(graph, name, types)
-    out = {f"{name}.weight": _field(n.weight, name, "weight", syn.weight.shape)}
+    out = {f"{name}.weight": node_field(n.weight, name, "weight", syn.weight.shape)}
     if syn.bias is not None:
-        out[f"{name}.bias"] = _field(n.bias, name, "bias", syn.bias.shape)
+        out[f"{name}.bias"] = node_field(n.bias, name, "bias", syn.bias.shape)
     return out
 
 
@@ -233,7 +225,7 @@ def _star_import(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, 
     kind = extension_name(node, "cell") if is_extension(node) else "a plain subgraph"
     if kind != ALIF:
         raise NIRError(f"node 'cell' is {kind!r}; expected the zoo extension {ALIF!r}")
-    p = {k: _field(v, "cell", k, (n_h,)) for k, v in alif_params(node, "cell").items()
+    p = {k: node_field(v, "cell", k, (n_h,)) for k, v in alif_params(node, "cell").items()
          if k in ("tau", "tau_adapt", "v_threshold", "beta")}
     if np.any(p["beta"] < 0):
         raise NIRError("node 'cell': field beta must be >= 0 (the STAR cell uses max(beta, 0))")
@@ -245,7 +237,7 @@ def _star_import(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, 
     out.update(_synapse_values(graph, "readout", model.readout))
     if model.readout_mode == "li":
         li = graph_node(graph, "li", (nir.LI,))
-        out["readout_kappa"] = _decay(_field(li.tau, "li", "tau", (model.n_outputs,)), dt, model.readout_kappa, "li")
+        out["readout_kappa"] = _decay(node_field(li.tau, "li", "tau", (model.n_outputs,)), dt, model.readout_kappa, "li")
     else:
         graph_node(graph, "cell_v", (nir.NIRGraph,))
     return out

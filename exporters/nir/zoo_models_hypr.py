@@ -34,7 +34,7 @@ import numpy as np
 from torch import nn
 
 from exporters.nir.io import NIRError
-from exporters.nir.graph_exporters import GRAPH_EXPORTERS, NIR_IMPORTERS, decay_of_tau, graph_node
+from exporters.nir.graph_exporters import GRAPH_EXPORTERS, NIR_IMPORTERS, decay_of_tau, graph_node, node_field
 from exporters.nir.graph_exporters import as_numpy as _a
 from zoo.neurons import brf, se_adlif
 from zoo.neurons.cell import raw_preimage
@@ -115,13 +115,6 @@ def _snap(guess: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return g
 
 
-def _array(n: nir.NIRNode, where: str, field: str, shape: tuple[int, ...]) -> np.ndarray:
-    a = np.asarray(getattr(n, field), np.float64)
-    if a.shape != shape:
-        raise NIRError(f"node {where}: {field} has shape {a.shape}; this model's is {shape}")
-    return a
-
-
 def _constant(values: np.ndarray, want: float, where: str, what: str) -> None:
     if not np.all(np.asarray(values, np.float64) == want):
         raise NIRError(f"node {where} must be {want} everywhere (the cell's {what}, a constant set by neuron_config); "
@@ -166,11 +159,12 @@ def _import_hypr(model: nn.Module, graph: nir.NIRGraph, dt: float) -> dict[str, 
     N, n_in, K = model.n_hidden, model.n_inputs, model.n_outputs
     dtype = model.w_in.detach().cpu().numpy().dtype
     w_out = graph_node(graph, "w_out", (nir.Affine,))
-    out = {"w_in": _array(graph_node(graph, "w_in", (nir.Linear,)), "w_in", "weight", (N, n_in)),
-           "w_rec": _array(graph_node(graph, "rec", (nir.Linear,)), "rec", "weight", (N, N)),
-           "w_out": _array(w_out, "w_out", "weight", (K, N)), "b_out": _array(w_out, "w_out", "bias", (K,))}
+    out = {"w_in": node_field(graph_node(graph, "w_in", (nir.Linear,)).weight, "w_in", "weight", (N, n_in)),
+           "w_rec": node_field(graph_node(graph, "rec", (nir.Linear,)).weight, "rec", "weight", (N, N)),
+           "w_out": node_field(w_out.weight, "w_out", "weight", (K, N)),
+           "b_out": node_field(w_out.bias, "w_out", "bias", (K,))}
     li = graph_node(graph, "li", (nir.LI,))
-    kappa = decay_of_tau(_array(li, "li", "tau", (K,)), dt, dtype, "li")
+    kappa = decay_of_tau(node_field(li.tau, "li", "tau", (K,)), dt, dtype, "li")
     cell, node = model.cell, graph_node(graph, "cell", (nir.NIRGraph,))
     ext = cell.desc.name if hasattr(cell, "desc") else EXTENSION.get(model.neuron, model.neuron)
     got = (node.metadata or {}).get("zoo.neuron")
