@@ -29,6 +29,7 @@ from torch import nn
 
 from exporters.nir.graph_exporters import NIR_IMPORTERS
 from exporters.nir.io import NIRError
+from zoo.neurons.descriptor import node_fields
 
 
 
@@ -38,11 +39,6 @@ def graph_dt(graph: nir.NIRGraph) -> float:
     if dt is None or not float(dt) > 0:
         raise NIRError(f"the graph's metadata has no positive dt (got {dt!r}); zoo exports record it")
     return float(dt)
-
-
-def _fields(n: nir.NIRNode) -> dict[str, np.ndarray]:
-    return {k: np.asarray(v) for k, v in vars(n).items()  # tuples too: nir.read turns them into arrays
-            if isinstance(v, (np.ndarray, tuple)) and k not in ("input_type", "output_type")}
 
 
 def _diff(want: nir.NIRGraph, got: nir.NIRGraph, prefix: str = "") -> str | None:
@@ -58,7 +54,7 @@ def _diff(want: nir.NIRGraph, got: nir.NIRGraph, prefix: str = "") -> str | None
             if d:
                 return d
             continue
-        fa, fb = _fields(a), _fields(b)
+        fa, fb = node_fields(a), node_fields(b)
         for k in sorted(set(fa) | set(fb)):
             if k not in fa or k not in fb or fa[k].shape != fb[k].shape:
                 return f"node {prefix}{name}: field {k} missing or of another shape"

@@ -135,11 +135,12 @@ class NeuronDescriptor:
 
 
 def node_fields(node: Any, prefix: str = "") -> dict[str, np.ndarray]:
-    """Every array field of a NIR node, or of the nodes of a subgraph (``sub.field``)."""
+    """Every array (or tuple: ``nir.read`` turns those into arrays) field of a NIR node, or of the
+    nodes of a subgraph (``sub.field``); not the input/output types."""
     if hasattr(node, "nodes"):
         return {f: a for k, sub in node.nodes.items() for f, a in node_fields(sub, f"{prefix}{k}.").items()}
     return {prefix + k: np.asarray(v) for k, v in vars(node).items()
-            if isinstance(v, np.ndarray) and k not in ("input_type", "output_type")}
+            if isinstance(v, (np.ndarray, tuple)) and k not in ("input_type", "output_type")}
 
 
 def same_per_neuron(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
