@@ -31,8 +31,15 @@ def main(argv: list[str]) -> int:
         from zoo.train import train
 
         recipe = json.loads(Path(args.recipe_json).read_text())
-        train(recipe, args.out, log=lambda msg: print(msg, file=sys.stderr, flush=True),
-              progress=not args.quiet, device=args.device)
+        try:
+            train(recipe, args.out, log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                  progress=not args.quiet, device=args.device)
+        except Exception:  # report like Python would, then leave without interpreter teardown:
+            import traceback  # a process group's gloo threads still running at shutdown make C++
+            # std::terminate abort the process (signal 6) instead of exiting with code 1
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(1)
         return 0
     rank = int(os.environ["RANK"])
     torch.set_num_threads(int(os.environ.get("ZOO_THREADS", "1")))
