@@ -167,7 +167,7 @@ def _download(
     except OSError as e:
         raise HubError(f"{root}: cannot create directory ({describe(e)})") from None
     _clean_stale_parts(root, name)
-    with SignalGuard(url), Watchdog(seconds) as watch:
+    with SignalGuard(url) as guard, Watchdog(seconds) as watch:
         tmp: Optional[Path] = None
         try:
             try:
@@ -182,11 +182,12 @@ def _download(
                                    "(max_bytes= or ZOO_MAX_DOWNLOAD_BYTES)")
                 if total is not None and size is not None and total != size:
                     raise HubError(f"{url}: server announces {total} bytes, expected {size}")
-                try:
-                    fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".part")
-                except OSError as e:
-                    raise HubError(f"{root}: cannot create temp file ({describe(e)})") from None
-                tmp = Path(tmp_name)
+                with guard.hold():  # a signal between creating the file and naming it would leak it
+                    try:
+                        fd, tmp_name = tempfile.mkstemp(dir=root, prefix=f".{name}.", suffix=".part")
+                    except OSError as e:
+                        raise HubError(f"{root}: cannot create temp file ({describe(e)})") from None
+                    tmp = Path(tmp_name)
                 hasher = hashlib.sha256()
                 with os.fdopen(fd, "wb") as dst:
                     try:

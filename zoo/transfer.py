@@ -11,6 +11,7 @@ Used by :mod:`zoo.hub` (the verified cache); every failure is one :class:`HubErr
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -21,7 +22,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import BinaryIO, Optional
+from typing import BinaryIO, Iterator, Optional
 
 CHUNK = 1 << 16
 USER_AGENT = "lava-nir-zoo-hub/1"
@@ -123,11 +124,25 @@ class SignalGuard:
         self.url = url
         self.previous: dict[int, object] = {}
         self.received: Optional[int] = None
+        self.holding = False
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.received is None:
             self.received = signum
-            raise Terminated(signum)
+            if not self.holding:
+                raise Terminated(signum)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """A signal arriving inside this block is raised at its end: for a step that must not be
+        cut in two (creating the ``.part`` file and remembering its name)."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+            if self.received is not None:
+                raise Terminated(self.received)
 
     def __enter__(self) -> "SignalGuard":
         if threading.current_thread() is not threading.main_thread():
