@@ -274,7 +274,8 @@ def report(res: dict) -> str:
               "same samples:", "", "| samples | " + " | ".join(str(d[0]) for d in res["divergence"]) + " |",
               "| --- |" + " --- |" * len(res["divergence"]),
               "| max diff | " + " | ".join(f"{d[1]:.1e}" for d in res["divergence"]) + " |"]
-    lines += ["", f"Weight precision (emulator-fixed, bit-exact to Lava fixed; final {m}, {res['seeds']} "
+    lines += ["", f"Weight precision (emulator-fixed, bit-exact to Lava fixed; final {res.get('final_metric', m)}, "
+              f"{res['seeds']} "
               "stochastic-rounding seeds each; last row: float with other init/order seeds = the spread of the rule "
               "itself):", "", "| weights | mean | std | runs |", "| --- | --- | --- | --- |"]
     for k, p in res["precision"].items():
